@@ -1,0 +1,126 @@
+/**
+ * Configuration: environment -> typed, validated, frozen config with zero-set-up defaults. A bad value is a clear
+ * error naming the variable; nothing starts half-configured.
+ */
+import { hostname } from 'node:os';
+import { isIP } from 'node:net';
+import { resolve } from 'node:path';
+import type { LogLevel } from '../infra/log.js';
+
+export interface Config {
+  readonly dataDir: string;
+  readonly httpPort: number;
+  readonly mqttPort: number;
+  readonly bindAddress: string;
+  readonly hostnames: readonly string[];
+  /** null: SQLite file in the data dir. */
+  readonly databaseUrl: string | null;
+  /** null: read or generate `<dataDir>/admin.key`. */
+  readonly adminKey: string | null;
+  /** Operator-provided server certificate and key files (both or neither). */
+  readonly serverCertificateFile: string | null;
+  readonly serverKeyFile: string | null;
+  readonly nodeId: string;
+  readonly logLevel: LogLevel;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly variable: string, message: string) {
+    super(`${variable}: ${message}`);
+  }
+}
+
+/** Every variable, its default and meaning: the README's table is checked against this list by a test. */
+export const CONFIG_VARIABLES = {
+  SPHEREGATE_DATA_DIR: { default: './data', doc: 'Where the SQLite file, the development PKI and the admin key live.' },
+  SPHEREGATE_HTTP_PORT: { default: '4000', doc: 'GraphQL over HTTP at /graphql, graphql-ws on the same path.' },
+  SPHEREGATE_MQTT_PORT: { default: '8883', doc: 'MQTT 3.1.1 over mutual TLS.' },
+  SPHEREGATE_BIND_ADDRESS: { default: '0.0.0.0', doc: 'Address both listeners bind to.' },
+  SPHEREGATE_HOSTNAMES: { default: '', doc: 'Comma-separated extra DNS names or IPs for the server certificate (localhost and 127.0.0.1 are always in).' },
+  DATABASE_URL: { default: '', doc: 'Unset: SQLite file in the data dir. `postgres://user@host:port/db`: PostgreSQL.' },
+  SPHEREGATE_ADMIN_KEY: { default: '', doc: 'Platform-admin key (at least 32 characters). Unset: generated on first start into `<data dir>/admin.key` (mode 0600).' },
+  SPHEREGATE_SERVER_CERT_FILE: { default: '', doc: 'Bring your own server certificate chain (PEM); needs SPHEREGATE_SERVER_KEY_FILE.' },
+  SPHEREGATE_SERVER_KEY_FILE: { default: '', doc: 'Private key (PEM) of SPHEREGATE_SERVER_CERT_FILE.' },
+  SPHEREGATE_NODE_ID: { default: '(host name)', doc: 'Stable name of this broker node; on start its stale connections are marked offline.' },
+  SPHEREGATE_LOG_LEVEL: { default: 'info', doc: 'fatal, error, warn, info, debug, trace or silent.' },
+} as const;
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const HOSTNAME = /^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
+
+function text(env: Env, name: keyof typeof CONFIG_VARIABLES): string | null {
+  const v = env[name]?.trim();
+  return v ? v : null;
+}
+
+function port(env: Env, name: keyof typeof CONFIG_VARIABLES, fallback: number): number {
+  const v = text(env, name);
+  if (v === null) return fallback;
+  if (!/^\d+$/.test(v) || Number(v) > 65535) throw new ConfigError(name, `must be a port number 0..65535, got "${v}"`);
+  return Number(v);
+}
+
+export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
+  const hostnames = (text(env, 'SPHEREGATE_HOSTNAMES') ?? '')
+    .split(',')
+    .map((h) => h.trim())
+    .filter(Boolean);
+  for (const h of hostnames) {
+    if (!HOSTNAME.test(h) && isIP(h) === 0) throw new ConfigError('SPHEREGATE_HOSTNAMES', `"${h}" is not a host name or IP address`);
+  }
+
+  const databaseUrl = text(env, 'DATABASE_URL');
+  if (databaseUrl !== null) {
+    let url: URL;
+    try {
+      url = new URL(databaseUrl);
+    } catch {
+      throw new ConfigError('DATABASE_URL', 'is not a URL (expected postgres://user@host:port/database)');
+    }
+    if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+      throw new ConfigError('DATABASE_URL', `unsupported scheme "${url.protocol}" (expected postgres://; unset it for SQLite)`);
+    }
+  }
+
+  const adminKey = text(env, 'SPHEREGATE_ADMIN_KEY');
+  if (adminKey !== null && (adminKey.length < 32 || /\s/.test(adminKey))) {
+    throw new ConfigError('SPHEREGATE_ADMIN_KEY', 'must be at least 32 characters without spaces');
+  }
+
+  const serverCertificateFile = text(env, 'SPHEREGATE_SERVER_CERT_FILE');
+  const serverKeyFile = text(env, 'SPHEREGATE_SERVER_KEY_FILE');
+  if ((serverCertificateFile === null) !== (serverKeyFile === null)) {
+    throw new ConfigError(
+      serverCertificateFile === null ? 'SPHEREGATE_SERVER_KEY_FILE' : 'SPHEREGATE_SERVER_CERT_FILE',
+      `needs ${serverCertificateFile === null ? 'SPHEREGATE_SERVER_CERT_FILE' : 'SPHEREGATE_SERVER_KEY_FILE'} too`,
+    );
+  }
+
+  const bindAddress = text(env, 'SPHEREGATE_BIND_ADDRESS') ?? '0.0.0.0';
+  if (isIP(bindAddress) === 0 && bindAddress !== 'localhost') {
+    throw new ConfigError('SPHEREGATE_BIND_ADDRESS', `"${bindAddress}" is not an IP address`);
+  }
+
+  const logLevel = (text(env, 'SPHEREGATE_LOG_LEVEL') ?? 'info') as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('SPHEREGATE_LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`);
+
+  const nodeId = text(env, 'SPHEREGATE_NODE_ID') ?? hostname();
+  if (!/^[\w.-]{1,100}$/.test(nodeId)) throw new ConfigError('SPHEREGATE_NODE_ID', 'letters, digits, ".", "_", "-" only (1..100)');
+
+  return Object.freeze({
+    dataDir: resolve(cwd, text(env, 'SPHEREGATE_DATA_DIR') ?? './data'),
+    httpPort: port(env, 'SPHEREGATE_HTTP_PORT', 4000),
+    mqttPort: port(env, 'SPHEREGATE_MQTT_PORT', 8883),
+    bindAddress,
+    hostnames: Object.freeze(hostnames),
+    databaseUrl,
+    adminKey,
+    serverCertificateFile: serverCertificateFile === null ? null : resolve(cwd, serverCertificateFile),
+    serverKeyFile: serverKeyFile === null ? null : resolve(cwd, serverKeyFile),
+    nodeId,
+    logLevel,
+  });
+}

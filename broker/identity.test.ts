@@ -1,0 +1,68 @@
+import { createHash, X509Certificate } from 'node:crypto';
+import {
+  makeDeviceIdentity,
+  makeDeviceIdentityWithMismatchedSan,
+  makeTestPki,
+  type TestPki,
+} from '../test/fixtures/pki.js';
+import { identityFromCertificate, sha256Thumbprint, subjectAltNameUris } from './identity.js';
+
+let pki: TestPki;
+beforeAll(async () => {
+  pki = await makeTestPki();
+});
+
+describe('identityFromCertificate', () => {
+  test('gives the device id of the SAN and key, and the SHA-256 thumbprint of the DER', async () => {
+    const device = await makeDeviceIdentity(pki.manufacturingCa);
+    const certificate = new X509Certificate(device.certificatePem);
+    const result = identityFromCertificate(certificate);
+    expect(result).toEqual({
+      ok: true,
+      identity: {
+        deviceId: device.deviceId,
+        sha256Thumbprint: createHash('sha256').update(certificate.raw).digest('hex').toUpperCase(),
+        serialNumber: certificate.serialNumber.toUpperCase(),
+        notAfter: new Date(certificate.validTo),
+      },
+    });
+    if (result.ok) expect(result.identity.sha256Thumbprint).toMatch(/^[0-9A-F]{64}$/);
+  });
+
+  test('the thumbprint equals the one node computes (fingerprint256 without colons)', async () => {
+    const certificate = new X509Certificate((await makeDeviceIdentity(pki.manufacturingCa)).certificatePem);
+    expect(sha256Thumbprint(certificate)).toBe(certificate.fingerprint256.replaceAll(':', ''));
+  });
+
+  test('refuses a SAN naming another key\'s device id', async () => {
+    const impostor = await makeDeviceIdentityWithMismatchedSan(pki.manufacturingCa);
+    expect(identityFromCertificate(new X509Certificate(impostor.certificatePem))).toEqual({
+      ok: false,
+      reason: 'DEVICE_ID_MISMATCH',
+      claimedDeviceId: impostor.deviceId,
+    });
+  });
+
+  test('refuses a certificate without a device id URI (the server certificate)', () => {
+    expect(identityFromCertificate(new X509Certificate(pki.server.certificatePem))).toEqual({
+      ok: false,
+      reason: 'NO_DEVICE_ID',
+      claimedDeviceId: null,
+    });
+  });
+});
+
+describe('subjectAltNameUris', () => {
+  const id = 'C'.repeat(128);
+  test.each([
+    [undefined, []],
+    ['', []],
+    [`URI:urn:spheregate:device:${id}`, [`urn:spheregate:device:${id}`]],
+    [`DNS:localhost, URI:urn:a, IP Address:127.0.0.1, URI:urn:b`, ['urn:a', 'urn:b']],
+    // Node quotes values with special characters as JSON strings (CVE-2021-44532).
+    [`DNS:"evil, URI:urn:spheregate:device:${id}", URI:urn:real`, ['urn:real']],
+    [`URI:"urn:with\\u002c comma"`, ['urn:with, comma']],
+  ] as const)('%s', (san, expected) => {
+    expect(subjectAltNameUris(san)).toEqual(expected);
+  });
+});

@@ -1,0 +1,50 @@
+import type { PresenceService } from '../domain/services.js';
+import type { Logger } from '../domain/shared/logger.js';
+import type { Payload } from '../contract/mqtt/codec.js';
+import type { DownMessage } from '../contract/mqtt/topics.js';
+import type { BrokerLimits } from './limits.js';
+
+export interface BrokerTlsOptions {
+  /** The broker's server certificate followed by its chain (PEM). */
+  readonly certificatePem: string;
+  /** The server certificate's private key (PEM). Never logged. */
+  readonly keyPem: string;
+  /** The CAs that sign device identity certificates: only their certificates get past the TLS handshake. */
+  readonly trustAnchorsPem: readonly string[];
+}
+
+export interface BrokerOptions {
+  readonly presence: PresenceService;
+  readonly log: Logger;
+  /** 0 picks a free port (see Broker.port). */
+  readonly port: number;
+  /** @default all interfaces */
+  readonly host?: string;
+  /** Stable name of this broker node, recorded with each connection (and used as the aedes broker id). */
+  readonly nodeId: string;
+  readonly tls: BrokerTlsOptions;
+  readonly limits?: Partial<BrokerLimits>;
+  /**
+   * Seams for scale-out (aedes examples/clusters): an mqemitter (e.g. mqemitter-redis) and an aedes persistence
+   * (e.g. aedes-persistence-redis). Default: in-process ones.
+   */
+  readonly aedes?: { readonly mq?: unknown; readonly persistence?: unknown };
+  /** Clock for the keep-alive touch throttle. @default Date.now */
+  readonly now?: () => number;
+}
+
+export interface Broker {
+  /** The port actually listened on. */
+  readonly port: number;
+  /**
+   * Stops intake, closes every device connection, and waits until their disconnections are recorded.
+   * Idempotent.
+   */
+  close(): Promise<void>;
+  /** Devices with a connection to this node. */
+  connectedDevices(): number;
+  /** Closes the device's connection (e.g. after revocation). False when it has none on this node. */
+  disconnect(deviceId: string): Promise<boolean>;
+  /** Publishes a service -> device message (QoS 1, not retained); see outbound.ts. */
+  sendToDevice<M extends DownMessage>(deviceId: string, message: M, payload: Payload<M>): Promise<void>;
+}

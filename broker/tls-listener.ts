@@ -1,0 +1,77 @@
+/**
+ * Node's TLS server in front of aedes. Mutual TLS ends here: a device without a certificate from a trusted
+ * identity CA never gets past the handshake, so aedes only ever sees authenticated peers.
+ */
+import type { Socket } from 'node:net';
+import { createServer, type Server, type TLSSocket } from 'node:tls';
+import type { Logger } from '../domain/shared/logger.js';
+import { errorSummary } from './errors.js';
+import type { BrokerTlsOptions } from './options.js';
+
+export interface TlsListener {
+  readonly server: Server;
+  readonly port: number;
+  /** Stops accepting new connections; open ones go on. */
+  stopAccepting(): void;
+  /** Stops accepting, then destroys whatever is left (handshakes in progress, sockets aedes has let go of). */
+  close(): Promise<void>;
+}
+
+export async function listenTls(opts: {
+  readonly tls: BrokerTlsOptions;
+  readonly port: number;
+  readonly host: string | undefined;
+  readonly handshakeTimeoutMs: number;
+  readonly log: Logger;
+  readonly onSecureConnection: (socket: TLSSocket) => void;
+}): Promise<TlsListener> {
+  const server = createServer({
+    key: opts.tls.keyPem,
+    cert: opts.tls.certificatePem,
+    ca: [...opts.tls.trustAnchorsPem],
+    requestCert: true,
+    rejectUnauthorized: true,
+    minVersion: 'TLSv1.2',
+    handshakeTimeout: opts.handshakeTimeoutMs,
+  });
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  server.on('tlsClientError', (error: Error & { code?: string }, socket: TLSSocket) => {
+    // The handshake refusals: no certificate, an untrusted or expired one, an old protocol, a timeout.
+    opts.log.warn(
+      { remoteAddress: socket.remoteAddress ?? null, reason: error.code ?? errorSummary(error) },
+      'TLS handshake refused',
+    );
+    // Node destroys the socket itself only when nobody listens to 'tlsClientError'; a handshake timeout would
+    // otherwise leave the peer connected for as long as it likes.
+    socket.destroy();
+  });
+  server.on('secureConnection', opts.onSecureConnection);
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  server.on('error', (error) => opts.log.error({ err: errorSummary(error) }, 'TLS server error'));
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('TLS server has no TCP address');
+
+  let closed: Promise<void> | null = null;
+  const stopAccepting = (): Promise<void> => (closed ??= new Promise<void>((resolve) => server.close(() => resolve())));
+  return {
+    server,
+    port: address.port,
+    stopAccepting: () => void stopAccepting(),
+    close: async () => {
+      const done = stopAccepting();
+      for (const socket of sockets) socket.destroy();
+      await done;
+    },
+  };
+}

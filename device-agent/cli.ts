@@ -1,0 +1,164 @@
+#!/usr/bin/env node
+/**
+ * `device-agent`: manufacture device identities, or run emulated devices. See `device-agent --help`.
+ */
+import { realpathSync } from 'node:fs';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ADMIN_KEY_ENV, DEFAULT_ADMIN_KEY_FILE, USAGE, UsageError, parseCommand, type Command } from './cli-args.js';
+import { EmulatedDevice, type DeviceLog } from './emulated-device.js';
+import { loadIdentity, readIdentityFile, type IdentityFile } from './identity.js';
+import { ManufactureError, manufacture } from './manufacture.js';
+
+export interface CliIo {
+  readonly out: (line: string) => void;
+  readonly err: (line: string) => void;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Resolves when the user asks to stop (Ctrl-C, SIGTERM). */
+  readonly stopRequested: Promise<void>;
+}
+
+/** Returns the exit code: 0 done, 1 failed, 2 bad usage. */
+export async function main(argv: readonly string[], io: CliIo): Promise<number> {
+  let command: Command;
+  try {
+    command = parseCommand(argv, io.env);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    io.err(`device-agent: ${e.message}`);
+    io.err('Run "device-agent --help" for usage.');
+    return 2;
+  }
+  try {
+    switch (command.kind) {
+      case 'help':
+        io.out(USAGE);
+        return 0;
+      case 'manufacture':
+        return await runManufacture(command, io);
+      case 'run':
+        return await runDevices(command, io);
+    }
+  } catch (e) {
+    io.err(`device-agent: ${e instanceof Error ? e.message : String(e)}`);
+    return 1;
+  }
+}
+
+async function runManufacture(command: Extract<Command, { kind: 'manufacture' }>, io: CliIo): Promise<number> {
+  const adminKey = command.adminKey ?? (await readAdminKeyFile());
+  const trustAnchorsPem = await readPemFile(command.caFile, '--ca');
+  try {
+    const identities = await manufacture({
+      serviceUrl: command.serviceUrl,
+      adminKey,
+      count: command.count,
+      outDir: command.outDir,
+      trustAnchorsPem,
+      onProgress: (made, total) => io.err(`manufactured ${made}/${total}`),
+    });
+    io.out(`wrote ${identities.length} identity files to ${command.outDir}`);
+    return 0;
+  } catch (e) {
+    if (!(e instanceof ManufactureError)) throw e;
+    io.err(`device-agent: ${e.message}`);
+    io.out(`wrote ${e.identities.length} identity files to ${command.outDir}`);
+    return 1;
+  }
+}
+
+async function runDevices(command: Extract<Command, { kind: 'run' }>, io: CliIo): Promise<number> {
+  const caOverride = command.caFile === null ? null : await readPemFile(command.caFile, '--ca');
+  const identities = await readIdentities(command.identityPath);
+  const log = lineLog(io);
+  const devices: EmulatedDevice[] = [];
+  for (const identity of identities) {
+    const effective: IdentityFile = caOverride === null ? identity : { ...identity, trustAnchorsPem: caOverride };
+    // Fails early, naming the file's fault, instead of as an opaque TLS error later.
+    await loadIdentity(effective);
+    devices.push(new EmulatedDevice({ identity: effective, brokerUrl: command.brokerUrl, log }));
+  }
+  io.err(`running ${devices.length} device(s) against ${command.brokerUrl}; Ctrl-C to stop`);
+  for (const device of devices) device.start();
+  await io.stopRequested;
+  io.err('stopping…');
+  await Promise.all(devices.map((d) => d.stop()));
+  return 0;
+}
+
+async function readIdentities(path: string): Promise<IdentityFile[]> {
+  const info = await stat(path).catch(() => null);
+  if (info === null) throw new Error(`--identity: ${path} does not exist`);
+  if (!info.isDirectory()) return [await readIdentityFile(path)];
+  const files = (await readdir(path)).filter((name) => name.endsWith('.json')).sort();
+  if (files.length === 0) throw new Error(`--identity: no *.json identity files in ${path}`);
+  return Promise.all(files.map((name) => readIdentityFile(join(path, name))));
+}
+
+async function readAdminKeyFile(): Promise<string> {
+  const key = (await readFile(DEFAULT_ADMIN_KEY_FILE, 'utf8').catch(() => '')).trim();
+  if (key.length === 0) {
+    throw new UsageError(`no admin key: pass --admin-key, set ${ADMIN_KEY_ENV}, or run where ${DEFAULT_ADMIN_KEY_FILE} exists`);
+  }
+  return key;
+}
+
+async function readPemFile(path: string, flag: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    throw new Error(`${flag}: cannot read ${path}`);
+  }
+  if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new Error(`${flag}: ${path} holds no PEM certificate`);
+  return text;
+}
+
+/** One readable line per event: the time, the device (first 12 hex), the message and its fields. */
+function lineLog(io: CliIo): DeviceLog {
+  const line = (level: string) => (obj: object, msg?: string) => {
+    const fields = Object.entries(obj)
+      .filter(([key]) => key !== 'deviceId')
+      .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
+      .join(' ');
+    const device = 'deviceId' in obj && typeof obj.deviceId === 'string' ? `${obj.deviceId.slice(0, 12)}… ` : '';
+    io.err(`${new Date().toISOString()} ${level} ${device}${msg ?? ''} ${fields}`.trimEnd());
+  };
+  return { debug: () => undefined, info: line('INFO'), warn: line('WARN'), error: line('ERROR') };
+}
+
+/** SIGINT / SIGTERM resolve the promise once; a second signal exits at once. */
+function stopSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    let requested = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (requested) process.exit(signal === 'SIGINT' ? 130 : 143);
+      requested = true;
+      resolve();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}
+
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    // Through npm's bin symlink, argv[1] is the link; compare real paths.
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  const code = await main(process.argv.slice(2), {
+    out: (line) => process.stdout.write(`${line}\n`),
+    err: (line) => process.stderr.write(`${line}\n`),
+    env: process.env,
+    stopRequested: stopSignal(),
+  });
+  process.exit(code);
+}

@@ -1,0 +1,274 @@
+/**
+ * One emulated device over MQTT 3.1.1 and mutual TLS, as an explicit state machine:
+ *
+ *   idle ──start()──▶ connecting ──CONNACK, subscribed, status acked──▶ online
+ *                        ▲   │ closed / refused                            │ connection lost
+ *                        │   ▼                                             ▼
+ *                        └── backoff ◀─────────────────────────────────────┘
+ *   any state ──stop()──▶ stopped (──start()──▶ connecting)
+ *
+ * mqtt.js's own reconnect is off: the device reconnects itself with a replaceable backoff policy (full jitter by
+ * default), reset after each successful connection, so a fleet does not reconnect in lock step after an outage.
+ */
+import { EventEmitter } from 'node:events';
+import { connect, type IClientOptions, type MqttClient } from 'mqtt';
+import { decode, encode } from '../contract/mqtt/codec.js';
+import { DEFAULT_KEEPALIVE_SECONDS, type ErrorReply, type StatusReport } from '../contract/mqtt/messages.js';
+import { downFilter, parseTopic, upTopic } from '../contract/mqtt/topics.js';
+import { toBackoffPolicy, type BackoffPolicy, type FullJitterOptions } from './backoff.js';
+import { parseIdentityFile, tlsIdentity, type IdentityFile } from './identity.js';
+
+export const DEVICE_STATES = ['idle', 'connecting', 'online', 'backoff', 'stopped'] as const;
+export type DeviceStateName = (typeof DEVICE_STATES)[number];
+
+/** pino-compatible subset; the domain's Logger fits. */
+export interface DeviceLog {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+const silentLog: DeviceLog = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+
+export type InstalledImage = StatusReport['installedImages'][number];
+export type QoS = 0 | 1 | 2;
+/** SUBACK return code for a refused subscription (MQTT 3.1.1 §3.9.3). */
+export const SUBSCRIPTION_REFUSED = 128;
+
+export interface EmulatedDeviceOptions {
+  readonly identity: IdentityFile;
+  /** mqtts://host:port */
+  readonly brokerUrl: string;
+  /** @default '24.10' */
+  readonly osVersion?: string;
+  /** @default [] */
+  readonly installedImages?: readonly InstalledImage[];
+  /** A policy, or options for full-jitter backoff. @default { baseMs: 1000, capMs: 60000 } */
+  readonly backoff?: BackoffPolicy | FullJitterOptions;
+  /** @default 60 (contract DEFAULT_KEEPALIVE_SECONDS) */
+  readonly keepaliveSeconds?: number;
+  /** Give up on a connection attempt (TCP + TLS + CONNACK) after this long. @default 10000 */
+  readonly connectTimeoutMs?: number;
+  readonly log?: DeviceLog;
+}
+
+export interface StateChange {
+  readonly state: DeviceStateName;
+  readonly previous: DeviceStateName;
+  /** Backoff attempt: 0 after a successful connection, growing while connections keep failing. */
+  readonly attempt: number;
+  /** Only when entering backoff: how long until the next attempt. */
+  readonly delayMs?: number;
+  /** Only when entering backoff: why the last connection ended, when known. */
+  readonly reason?: string;
+}
+
+export interface EmulatedDeviceEvents {
+  online: [];
+  offline: [];
+  'error-reply': [ErrorReply];
+  /** Any message on the device's down topics, raw. */
+  message: [topic: string, payload: Buffer];
+  state: [StateChange];
+}
+
+type State =
+  | { readonly name: 'idle' }
+  /** `attempt`: the backoff attempt to wait for if this connection fails. */
+  | { readonly name: 'connecting'; readonly attempt: number; readonly client: MqttClient }
+  | { readonly name: 'online'; readonly client: MqttClient; readonly since: Date }
+  | { readonly name: 'backoff'; readonly attempt: number; readonly timer: NodeJS.Timeout }
+  | { readonly name: 'stopped' };
+
+/** How long stop() waits for a graceful DISCONNECT before dropping the socket. */
+const GRACEFUL_END_MS = 2_000;
+
+export class EmulatedDevice extends EventEmitter<EmulatedDeviceEvents> {
+  readonly deviceId: string;
+  private current: State = { name: 'idle' };
+  private readonly identity: IdentityFile;
+  private readonly backoff: BackoffPolicy;
+  private readonly log: DeviceLog;
+  private bootedAt: number | null = null;
+  /** Why the connection in progress ended, as told by mqtt.js's 'error' before its 'close'. */
+  private lastError: string | undefined;
+
+  constructor(private readonly options: EmulatedDeviceOptions) {
+    super();
+    this.identity = parseIdentityFile(options.identity);
+    this.deviceId = this.identity.deviceId;
+    this.backoff = toBackoffPolicy(options.backoff);
+    this.log = options.log ?? silentLog;
+    const url = new URL(options.brokerUrl);
+    if (url.protocol !== 'mqtts:') throw new TypeError(`brokerUrl must be mqtts://host:port (mutual TLS), got ${url.protocol}//`);
+  }
+
+  get state(): DeviceStateName {
+    return this.current.name;
+  }
+
+  /** Starts connecting; returns at once. Progress is told by the 'state', 'online' and 'offline' events. */
+  start(): void {
+    if (this.current.name !== 'idle' && this.current.name !== 'stopped') throw new Error(`cannot start: device is ${this.current.name}`);
+    this.bootedAt ??= Date.now();
+    this.connect(0);
+  }
+
+  /** Disconnects (DISCONNECT first, so the broker sends no will), cancels any retry, and resolves once closed. */
+  async stop(): Promise<void> {
+    const previous = this.current;
+    if (previous.name === 'stopped' || previous.name === 'idle') {
+      this.transition({ name: 'stopped' }, 0);
+      return;
+    }
+    this.transition({ name: 'stopped' }, 0);
+    if (previous.name === 'backoff') clearTimeout(previous.timer);
+    if (previous.name === 'connecting' || previous.name === 'online') await endClient(previous.client);
+    if (previous.name === 'online') this.emit('offline');
+  }
+
+  /** Publishes the status report again (it is also sent on every connect). */
+  async reportStatus(): Promise<void> {
+    await this.sendStatus(this.onlineClient());
+  }
+
+  /** For tests that need a device to misbehave: any topic, any bytes. Resolves when the broker acknowledges (QoS > 0). */
+  async publishRaw(topic: string, payload: string | Uint8Array, qos: QoS): Promise<void> {
+    const client = this.onlineClient();
+    await client.publishAsync(topic, typeof payload === 'string' ? payload : Buffer.from(payload), { qos });
+  }
+
+  /** For tests that need a device to misbehave: any filter. Returns the SUBACK return codes (128 = refused). */
+  subscribeRaw(filter: string, qos: QoS = 1): Promise<number[]> {
+    return subscribeForCodes(this.onlineClient(), filter, qos);
+  }
+
+  private connect(attempt: number): void {
+    const tls = tlsIdentity(this.identity);
+    const options: IClientOptions = {
+      // Aedes speaks MQTT 3.1/3.1.1 only.
+      protocolVersion: 4,
+      clientId: this.deviceId,
+      clean: true,
+      keepalive: this.options.keepaliveSeconds ?? DEFAULT_KEEPALIVE_SECONDS,
+      // The device owns reconnection (backoff with jitter); mqtt.js would retry at a fixed period.
+      reconnectPeriod: 0,
+      connectTimeout: this.options.connectTimeoutMs ?? 10_000,
+      // Every connect subscribes afresh (clean session), so mqtt.js need not replay subscriptions.
+      resubscribe: false,
+      key: tls.key,
+      cert: tls.cert,
+      ca: tls.ca,
+      rejectUnauthorized: true,
+    };
+    this.lastError = undefined;
+    const client = connect(this.options.brokerUrl, options);
+    client.on('connect', () => void this.onConnected(client));
+    client.on('message', (topic, payload) => this.onMessage(topic, payload));
+    client.on('error', (error) => {
+      this.lastError = error.message;
+      this.log.debug({ deviceId: this.deviceId, error: error.message }, 'connection error');
+    });
+    client.on('close', () => this.onClosed(client));
+    this.transition({ name: 'connecting', attempt, client }, attempt);
+  }
+
+  private async onConnected(client: MqttClient): Promise<void> {
+    try {
+      const [granted] = await subscribeForCodes(client, downFilter(this.deviceId), 1);
+      if (granted === undefined || granted === SUBSCRIPTION_REFUSED) throw new Error('the broker refused the down-topic subscription');
+      await this.sendStatus(client);
+    } catch (e) {
+      if (!this.isCurrent(client)) return;
+      this.lastError = e instanceof Error ? e.message : String(e);
+      this.log.warn({ deviceId: this.deviceId, error: this.lastError }, 'could not set up the session; reconnecting');
+      client.end(true);
+      return;
+    }
+    if (this.current.name !== 'connecting' || this.current.client !== client) return;
+    this.transition({ name: 'online', client, since: new Date() }, 0);
+    this.emit('online');
+  }
+
+  private onClosed(client: MqttClient): void {
+    // Fail whatever still waits on this connection (publishRaw, subscribeRaw): it will never be acknowledged.
+    client.end(true);
+    const state = this.current;
+    if (!this.isCurrent(client) || (state.name !== 'connecting' && state.name !== 'online')) return;
+    // A connection that got online resets the backoff: the next wait is attempt 0 again.
+    const attempt = state.name === 'online' ? 0 : state.attempt;
+    const delayMs = this.backoff.delayMs(attempt);
+    const timer = setTimeout(() => this.connect(attempt + 1), delayMs);
+    this.transition({ name: 'backoff', attempt, timer }, attempt, { delayMs, reason: this.lastError ?? 'connection closed' });
+    if (state.name === 'online') this.emit('offline');
+  }
+
+  private onMessage(topic: string, payload: Buffer): void {
+    this.emit('message', topic, payload);
+    const parsed = parseTopic(topic);
+    if (parsed.kind !== 'down' || parsed.deviceId !== this.deviceId) return;
+    if (parsed.message === 'error') {
+      const decoded = decode('error', payload);
+      if (decoded.ok) {
+        this.log.warn({ deviceId: this.deviceId, ...decoded.value }, 'the service refused a message');
+        this.emit('error-reply', decoded.value);
+      } else {
+        this.log.warn({ deviceId: this.deviceId, error: decoded.error }, 'unreadable error reply');
+      }
+    }
+  }
+
+  private async sendStatus(client: MqttClient): Promise<void> {
+    const report: StatusReport = {
+      v: 1,
+      osVersion: this.options.osVersion ?? '24.10',
+      uptimeSeconds: Math.floor((Date.now() - (this.bootedAt ?? Date.now())) / 1000),
+      installedImages: [...(this.options.installedImages ?? [])],
+    };
+    await client.publishAsync(upTopic(this.deviceId, 'status'), encode('status', report), { qos: 1 });
+  }
+
+  private onlineClient(): MqttClient {
+    if (this.current.name !== 'online') throw new Error(`device is ${this.current.name}, not online`);
+    return this.current.client;
+  }
+
+  private isCurrent(client: MqttClient): boolean {
+    return (this.current.name === 'connecting' || this.current.name === 'online') && this.current.client === client;
+  }
+
+  private transition(next: State, attempt: number, extra: { delayMs?: number; reason?: string } = {}): void {
+    const previous = this.current.name;
+    this.current = next;
+    if (previous === next.name && next.name === 'stopped') return;
+    this.log.info({ deviceId: this.deviceId, state: next.name, previous, attempt, ...extra }, 'device state');
+    this.emit('state', { state: next.name, previous, attempt, ...extra });
+  }
+}
+
+/** SUBACK return codes, including refusals (mqtt.js reports a refusal as an error that carries the packet). */
+function subscribeForCodes(client: MqttClient, filter: string, qos: QoS): Promise<number[]> {
+  return new Promise((resolve, reject) => {
+    client.subscribe(filter, { qos }, (error, _granted, packet) => {
+      const granted: readonly unknown[] = packet?.granted ?? [];
+      const codes = granted.filter((g): g is number => typeof g === 'number');
+      if (codes.length > 0) resolve(codes);
+      else reject(error ?? new Error('no SUBACK'));
+    });
+  });
+}
+
+async function endClient(client: MqttClient): Promise<void> {
+  if (client.disconnected) {
+    client.end(true);
+    return;
+  }
+  await new Promise<void>((resolve) => {
+    const force = setTimeout(() => client.end(true, () => resolve()), GRACEFUL_END_MS);
+    client.end(false, () => {
+      clearTimeout(force);
+      resolve();
+    });
+  });
+}

@@ -1,0 +1,46 @@
+/** The device agent as a library: manufacture identities, run emulated devices. Shares only contract/ with the service. */
+export {
+  EmulatedDevice,
+  DEVICE_STATES,
+  SUBSCRIPTION_REFUSED,
+  type DeviceLog,
+  type DeviceStateName,
+  type EmulatedDeviceEvents,
+  type EmulatedDeviceOptions,
+  type InstalledImage,
+  type QoS,
+  type StateChange,
+} from './emulated-device.js';
+export {
+  IDENTITY_FILE_VERSION,
+  IdentityFileError,
+  IdentityFileSchema,
+  deviceIdOfPrivateKey,
+  loadIdentity,
+  parseIdentityFile,
+  readIdentityFile,
+  tlsIdentity,
+  writeIdentityFile,
+  type IdentityFile,
+  type LoadedIdentity,
+  type TlsIdentity,
+} from './identity.js';
+export {
+  MANUFACTURE_MUTATION,
+  MAX_BATCH_SIZE,
+  ManufactureError,
+  graphqlEndpoint,
+  manufacture,
+  type ManufactureFailure,
+  type ManufactureOptions,
+} from './manufacture.js';
+export { createDeviceKey, type NewDeviceKey } from './device-key.js';
+export {
+  DEFAULT_BACKOFF_BASE_MS,
+  DEFAULT_BACKOFF_CAP_MS,
+  backoffCeilingMs,
+  fullJitterBackoff,
+  toBackoffPolicy,
+  type BackoffPolicy,
+  type FullJitterOptions,
+} from './backoff.js';

@@ -1,0 +1,21 @@
+/**
+ * Builds the domain's services once, from their ports. Called by the composition root (app/) and by tests; there is
+ * no global state, so two instances (say, two tenants' worth of tests) never share anything but the database.
+ */
+import { createDevicesService } from './devices/devices.service.js';
+import { createPresenceService } from './devices/presence.service.js';
+import { createProductsService } from './products/products.service.js';
+import type { Services } from './services.js';
+import type { ServiceDeps } from './shared/service-deps.js';
+import { createTenancyService } from './tenancy/tenancy.service.js';
+
+export type { ServiceDeps } from './shared/service-deps.js';
+
+export function createServices(deps: ServiceDeps): Services {
+  return {
+    tenancy: createTenancyService(deps),
+    products: createProductsService(deps),
+    devices: createDevicesService(deps),
+    presence: createPresenceService(deps),
+  };
+}

@@ -1,0 +1,76 @@
+import type { FilterQuery } from '@mikro-orm/core';
+import type { DevicesService } from '../services.js';
+import type { Actor } from '../shared/actor.js';
+import { authorizePlatform, authorizeTenant } from '../shared/authorize.js';
+import { badInput, notFound } from '../shared/errors.js';
+import { decodeCursor, encodeCursor, pageSize, type Page, type PageRequest } from '../shared/pagination.js';
+import type { ServiceDeps } from '../shared/service-deps.js';
+import { normalizeDeviceId, requireBulkList, requireDeviceId, requireUuid } from '../shared/validation.js';
+import type { DeviceFilter, DeviceResult, DeviceView, ManufactureResult } from '../views.js';
+import { assignDevices } from './assign-devices.js';
+import { claimDevices } from './claim-devices.js';
+import { Device, type DeviceEntity } from './device.entity.js';
+import { toDeviceView } from './device.views.js';
+import { manufactureDevices } from './manufacture-devices.js';
+
+export function createDevicesService(deps: ServiceDeps): DevicesService {
+  const log = deps.log.child({ service: 'devices' });
+
+  return {
+    async manufactureDevices(actor: Actor | null, csrPems: readonly string[]): Promise<readonly ManufactureResult[]> {
+      authorizePlatform(actor, 'device.register');
+      requireBulkList('csrs', csrPems);
+      const results = await manufactureDevices(deps.em.fork(), deps.pki, deps.clock.now(), csrPems);
+      log.info({ requested: csrPems.length, registered: results.filter((r) => r.ok).length }, 'devices manufactured');
+      return results;
+    },
+
+    async claimDevices(actor: Actor | null, deviceIds: readonly string[]): Promise<readonly DeviceResult[]> {
+      const user = authorizeTenant(actor, 'device.claim');
+      requireBulkList('deviceIds', deviceIds);
+      const results = await claimDevices(deps.em.fork(), user.tenantId, deps.clock.now(), deviceIds);
+      const claimed = results.filter((r) => r.ok && r.outcome === 'CLAIMED').length;
+      log.info({ tenantId: user.tenantId, requested: deviceIds.length, claimed }, 'devices claimed');
+      return results;
+    },
+
+    async assignDevices(actor: Actor | null, deviceIds: readonly string[], deviceGroupId: string): Promise<readonly DeviceResult[]> {
+      const user = authorizeTenant(actor, 'device.assign');
+      const groupId = requireUuid('deviceGroupId', deviceGroupId);
+      requireBulkList('deviceIds', deviceIds);
+      return assignDevices(deps.em.fork(), user.tenantId, groupId, deviceIds);
+    },
+
+    async listDevices(actor: Actor | null, filter: DeviceFilter, page: PageRequest): Promise<Page<DeviceView>> {
+      const user = authorizeTenant(actor, 'tenant.read');
+      const limit = pageSize(page);
+      const where: FilterQuery<DeviceEntity> = { tenant: user.tenantId };
+      if (filter.productId != null) where.product = requireUuid('productId', filter.productId);
+      if (filter.deviceGroupId != null) where.deviceGroup = requireUuid('deviceGroupId', filter.deviceGroupId);
+      if (typeof filter.online === 'boolean') where.online = filter.online;
+      let after: string | null = null;
+      if (page.after != null) {
+        after = normalizeDeviceId(decodeCursor(page.after));
+        if (!after) throw badInput('after', 'malformed cursor');
+      }
+
+      const em = deps.em.fork();
+      const [totalCount, rows] = await Promise.all([
+        em.count(Device, where),
+        // One extra row tells whether another page follows.
+        em.find(Device, after ? { ...where, id: { $gt: after } } : where, { orderBy: { id: 'asc' }, limit: limit + 1 }),
+      ]);
+      const items = rows.slice(0, limit).map(toDeviceView);
+      const last = items.at(-1);
+      return { items, totalCount, hasNextPage: rows.length > limit, endCursor: last ? encodeCursor(last.id) : null };
+    },
+
+    async getDevice(actor: Actor | null, deviceId: string): Promise<DeviceView> {
+      const user = authorizeTenant(actor, 'tenant.read');
+      const id = requireDeviceId('deviceId', deviceId);
+      const device = await deps.em.fork().findOne(Device, { id, tenant: user.tenantId });
+      if (!device) throw notFound('Device', id);
+      return toDeviceView(device);
+    },
+  };
+}

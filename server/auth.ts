@@ -1,0 +1,77 @@
+/**
+ * Turns what a caller presents (an `Authorization` header, or graphql-ws `connection_init` params) into an actor.
+ * The token is never logged; only a subscription's re-check closure keeps it (to ask again later).
+ */
+import type { TenancyService } from '../domain/services.js';
+import type { Actor } from '../domain/shared/actor.js';
+
+/** What the caller presented, before any lookup. */
+export type Credential =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'token'; readonly token: string }
+  /** Something was sent but it is not a usable bearer token: refused like an unknown key. */
+  | { readonly kind: 'malformed' };
+
+export type Authentication =
+  | { readonly status: 'anonymous' }
+  | { readonly status: 'authenticated'; readonly actor: Actor; readonly token: string }
+  | { readonly status: 'refused' };
+
+const BEARER = /^Bearer[ \t]+([^\s]+)[ \t]*$/i;
+
+export function credentialFromAuthorizationHeader(header: string | readonly string[] | undefined): Credential {
+  if (header === undefined) return { kind: 'none' };
+  if (typeof header !== 'string') return { kind: 'malformed' }; // repeated header: ambiguous, refuse
+  if (header.trim() === '') return { kind: 'none' };
+  const m = BEARER.exec(header);
+  return m?.[1] ? { kind: 'token', token: m[1] } : { kind: 'malformed' };
+}
+
+/** graphql-ws `connection_init` payload: `{ authorization: 'Bearer …' }` or `{ apiKey: '…' }`. */
+export function credentialFromConnectionParams(params: Readonly<Record<string, unknown>> | undefined): Credential {
+  if (!params) return { kind: 'none' };
+  const { authorization, apiKey } = params;
+  if (authorization !== undefined && apiKey !== undefined) return { kind: 'malformed' };
+  if (typeof authorization === 'string') return credentialFromAuthorizationHeader(authorization);
+  if (typeof apiKey === 'string') return apiKey.trim() ? { kind: 'token', token: apiKey.trim() } : { kind: 'malformed' };
+  if (authorization !== undefined || apiKey !== undefined) return { kind: 'malformed' };
+  return { kind: 'none' };
+}
+
+export async function authenticate(tenancy: TenancyService, credential: Credential): Promise<Authentication> {
+  switch (credential.kind) {
+    case 'none':
+      return { status: 'anonymous' };
+    case 'malformed':
+      return { status: 'refused' };
+    case 'token': {
+      const actor = await tenancy.authenticate(credential.token);
+      return actor ? { status: 'authenticated', actor, token: credential.token } : { status: 'refused' };
+    }
+  }
+}
+
+/**
+ * A re-check of a token with a short memory: a long-lived subscription asks before each event, but the database
+ * is asked at most once per `intervalMs` (0: every time). Concurrent asks share one lookup.
+ */
+export function credentialRechecker(tenancy: TenancyService, token: string, intervalMs: number, now: () => number = Date.now): () => Promise<boolean> {
+  let checkedAt = now();
+  let valid = true;
+  let inFlight: Promise<boolean> | null = null;
+  return () => {
+    if (!valid) return Promise.resolve(false); // revocation is final: never un-revoke from a stale answer
+    if (intervalMs > 0 && now() - checkedAt < intervalMs) return Promise.resolve(true);
+    inFlight ??= tenancy
+      .authenticate(token)
+      .then((actor) => {
+        checkedAt = now();
+        valid = actor !== null;
+        return valid;
+      })
+      .finally(() => {
+        inFlight = null;
+      });
+    return inFlight;
+  };
+}

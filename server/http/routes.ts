@@ -1,0 +1,65 @@
+/**
+ * The gateway's HTTP surface as a small route table: GraphQL and /healthz today; later features (CRL download,
+ * image upload) add a route here or through `startGateway({ routes })` without touching the server.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from '../../domain/shared/logger.js';
+
+export interface RouteContext {
+  /** Also sent back as the `x-request-id` response header, so a caller can quote it. */
+  readonly requestId: string;
+  /** Bound to requestId. */
+  readonly log: Logger;
+}
+
+export interface HttpRoute {
+  /** Exact path, e.g. `/healthz` (the query string is not part of it). */
+  readonly path: string;
+  /** Upper-case methods this route answers; others get 405 with an Allow header. */
+  readonly methods: readonly string[];
+  handle(req: IncomingMessage, res: ServerResponse, ctx: RouteContext): Promise<void>;
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+export const healthRoute: HttpRoute = {
+  path: '/healthz',
+  methods: ['GET', 'HEAD'],
+  async handle(_req, res) {
+    sendJson(res, 200, { status: 'ok' }, { 'cache-control': 'no-store' });
+  },
+};
+
+function pathOf(url: string | undefined): string {
+  const raw = url ?? '/';
+  const q = raw.indexOf('?');
+  return q === -1 ? raw : raw.slice(0, q);
+}
+
+/** A node `request` listener over the table. A route that throws answers 500 without detail (and is logged). */
+export function createRouter(routes: readonly HttpRoute[], log: Logger): (req: IncomingMessage, res: ServerResponse) => void {
+  const byPath = new Map<string, HttpRoute>();
+  for (const route of routes) {
+    if (byPath.has(route.path)) throw new Error(`two HTTP routes for ${route.path}`);
+    byPath.set(route.path, route);
+  }
+  return (req, res) => {
+    const requestId = randomUUID();
+    res.setHeader('x-request-id', requestId);
+    const route = byPath.get(pathOf(req.url));
+    if (!route) return sendJson(res, 404, { error: 'Not found' });
+    const method = (req.method ?? 'GET').toUpperCase();
+    if (!route.methods.includes(method)) return sendJson(res, 405, { error: 'Method not allowed' }, { allow: route.methods.join(', ') });
+    const ctx: RouteContext = { requestId, log: log.child({ requestId }) };
+    route.handle(req, res, ctx).catch((e: unknown) => {
+      ctx.log.error({ err: e instanceof Error ? { name: e.name, message: e.message, stack: e.stack } : String(e), path: route.path }, 'HTTP route failed');
+      if (!res.headersSent) sendJson(res, 500, { error: 'Internal server error' });
+      else res.destroy();
+    });
+  };
+}

@@ -1,0 +1,105 @@
+/** Devices: listing, manufacture, claim, assignment, and their live status. */
+import { authorizeTenant } from '../../domain/shared/authorize.js';
+import { isDomainError, unauthenticated } from '../../domain/shared/errors.js';
+import { encodeCursor, type Page } from '../../domain/shared/pagination.js';
+import type { DeviceResult as DeviceResultView, DeviceView, ManufactureResult } from '../../domain/views.js';
+import type {
+  DeviceConnection,
+  DeviceEdge,
+  DeviceResolvers,
+  DeviceResult,
+  DeviceStatusEventResolvers,
+  DeviceStatusResolvers,
+  ManufacturedDevice,
+  MutationResolvers,
+  QueryResolvers,
+  SubscriptionResolvers,
+} from '../generated/graphql.js';
+import { BusStream } from '../subscriptions/bus-stream.js';
+import { deviceStatusMatcher } from '../subscriptions/device-status-filter.js';
+import { loadDeviceGroup, loadProduct } from './products.js';
+
+type ConnectionOf<T> = Omit<DeviceConnection, 'edges'> & { edges: Array<Omit<DeviceEdge, 'node'> & { node: T }> };
+
+/**
+ * Relay-style connection from a domain page. The domain pages devices by ID and hands out the last item's cursor;
+ * every other edge's cursor is the same encoding of its ID, so a client may resume after any edge.
+ */
+export function toConnection(page: Page<DeviceView>): ConnectionOf<DeviceView> {
+  const last = page.items.length - 1;
+  return {
+    totalCount: page.totalCount,
+    edges: page.items.map((node, i) => ({ node, cursor: i === last && page.endCursor ? page.endCursor : encodeCursor(node.id) })),
+    pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor },
+  };
+}
+
+export function toDeviceResult(r: DeviceResultView): DeviceResult {
+  return r.ok
+    ? { deviceId: r.deviceId, ok: true, outcome: r.outcome, errorCode: null, errorMessage: null }
+    : { deviceId: r.deviceId, ok: false, outcome: null, errorCode: r.code, errorMessage: r.message };
+}
+
+export function toManufacturedDevice(r: ManufactureResult, position: number): ManufacturedDevice {
+  return r.ok
+    ? { index: position, ok: true, deviceId: r.deviceId, certificate: r.certificatePem, errorCode: null, errorMessage: null }
+    : { index: r.index, ok: false, deviceId: null, certificate: null, errorCode: r.code, errorMessage: r.message };
+}
+
+export const devicesResolvers = {
+  Query: {
+    devices: (_root, { filter, first, after }, { services, actor }) =>
+      services.devices
+        .listDevices(
+          actor,
+          { productId: filter?.productId ?? null, deviceGroupId: filter?.deviceGroupId ?? null, online: filter?.online ?? null },
+          { first: first ?? null, after: after ?? null },
+        )
+        .then(toConnection),
+    device: (_root, { id }, { services, actor }) => services.devices.getDevice(actor, id),
+  } satisfies QueryResolvers,
+  Mutation: {
+    manufactureDevices: (_root, { csrs }, { services, actor }) =>
+      services.devices.manufactureDevices(actor, csrs).then((rs) => rs.map(toManufacturedDevice)),
+    claimDevices: (_root, { deviceIds }, { services, actor }) =>
+      services.devices.claimDevices(actor, deviceIds).then((rs) => rs.map(toDeviceResult)),
+    assignDevices: (_root, { deviceIds, deviceGroupId }, { services, actor }) =>
+      services.devices.assignDevices(actor, deviceIds, deviceGroupId).then((rs) => rs.map(toDeviceResult)),
+  } satisfies MutationResolvers,
+  Subscription: {
+    deviceStatusChanged: {
+      subscribe: (_root, { filter }, { actor, bus, log, subscriptionBufferSize, credentialStillValid }) => {
+        // The domain's one policy decides who may watch (any tenant role); its answer scopes the stream.
+        const { tenantId } = authorizeTenant(actor, 'tenant.read');
+        const matches = deviceStatusMatcher(tenantId, filter);
+        return new BusStream(bus, {
+          select: (event) => (matches(event) ? { deviceStatusChanged: event } : null),
+          capacity: subscriptionBufferSize,
+          log,
+          // A key revoked after subscribing stops receiving at its next event (see GatewayContext).
+          beforeDeliver: async () => {
+            if (!(await credentialStillValid())) throw unauthenticated('The API key was revoked');
+          },
+        });
+      },
+    },
+  } satisfies SubscriptionResolvers,
+  Device: {
+    product: (device, _args, ctx) => (device.productId ? loadProduct(ctx, device.productId) : null),
+    deviceGroup: (device, _args, ctx) => (device.deviceGroupId ? loadDeviceGroup(ctx, device.deviceGroupId) : null),
+  } satisfies DeviceResolvers,
+  DeviceStatus: {
+    lastSeen: (status) => status.lastSeenAt,
+    reportedAt: (status) => status.statusReportedAt,
+    installedImages: (status) => [...status.installedImages],
+  } satisfies DeviceStatusResolvers,
+  DeviceStatusEvent: {
+    // The event names the device; its current view comes from the domain, scoped to the subscriber. A device
+    // the subscriber can no longer see (never: claims are final, but be strict) reads as null, not an error.
+    device: (event, _args, { services, actor }) =>
+      services.devices.getDevice(actor, event.deviceId).catch((e: unknown) => {
+        if (isDomainError(e) && e.code === 'NOT_FOUND') return null;
+        throw e;
+      }),
+  } satisfies DeviceStatusEventResolvers,
+};
