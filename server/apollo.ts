@@ -79,6 +79,9 @@ export function createApollo(options: ApolloOptions): ApolloServer<GatewayContex
     includeStacktraceInErrorResponses: false,
     persistedQueries: false,
     csrfPrevention: true,
+    // app/shutdown.ts owns SIGTERM/SIGINT (drain in order, database last). Apollo's own handler would stop the
+    // server and re-send the signal, which reads as a second signal and exits before the drain finishes.
+    stopOnTerminationSignals: false,
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer: options.httpServer, stopGracePeriodMillis: options.drainGraceMs ?? 10_000 }),
       ApolloServerPluginLandingPageDisabled(),
