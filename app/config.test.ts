@@ -44,9 +44,26 @@ describe('configuration from the environment', () => {
     ['SPHEREGATE_LOG_LEVEL', 'loud'],
     ['SPHEREGATE_SERVER_KEY_FILE', 'key.pem'],
     ['SPHEREGATE_BIND_ADDRESS', 'everywhere'],
+    ['SPHEREGATE_DEVICE_CERT_LIFETIME', '0'],
+    ['SPHEREGATE_DEVICE_CERT_LIFETIME', '1d'],
+    ['SPHEREGATE_ATTESTATION_NONCE_TTL', '7200'],
+    ['SPHEREGATE_CA_ACTIVATION_DELAY_DAYS', '90'],
+    ['SPHEREGATE_OS_RELEASES', '24.10,bad version'],
   ])('a bad %s (%s) is an error naming the variable', (name, value) => {
     expect(() => load({ [name]: value })).toThrow(ConfigError);
     expect(() => load({ [name]: value })).toThrow(new RegExp(`^${name}: `));
+  });
+
+  test('certificate brokering defaults follow Azure Sphere; values are typed', () => {
+    expect(load({}).certificates).toEqual({
+      deviceCertificateLifetimeSeconds: 86_400,
+      nonceTtlSeconds: 60,
+      caRotationLeadSeconds: 90 * 86_400,
+      caActivationDelaySeconds: 45 * 86_400,
+      knownOsReleases: ['24.10'],
+    });
+    const c = load({ SPHEREGATE_DEVICE_CERT_LIFETIME: '5', SPHEREGATE_ATTESTATION_NONCE_TTL: '2', SPHEREGATE_OS_RELEASES: '24.10, 25.02' });
+    expect(c.certificates).toMatchObject({ deviceCertificateLifetimeSeconds: 5, nonceTtlSeconds: 2, knownOsReleases: ['24.10', '25.02'] });
   });
 
   test('the README documents every variable', () => {

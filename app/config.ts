@@ -5,6 +5,7 @@
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
+import type { CertificatePolicy } from '../domain/shared/service-deps.js';
 import type { LogLevel } from '../infra/log.js';
 
 export interface Config {
@@ -22,6 +23,7 @@ export interface Config {
   readonly serverKeyFile: string | null;
   readonly nodeId: string;
   readonly logLevel: LogLevel;
+  readonly certificates: CertificatePolicy;
 }
 
 export class ConfigError extends Error {
@@ -44,6 +46,11 @@ export const CONFIG_VARIABLES = {
   SPHEREGATE_SERVER_KEY_FILE: { default: '', doc: 'Private key (PEM) of SPHEREGATE_SERVER_CERT_FILE.' },
   SPHEREGATE_NODE_ID: { default: '(host name)', doc: 'Stable name of this broker node; on start its stale connections are marked offline.' },
   SPHEREGATE_LOG_LEVEL: { default: 'info', doc: 'fatal, error, warn, info, debug, trace or silent.' },
+  SPHEREGATE_DEVICE_CERT_LIFETIME: { default: '86400', doc: 'Lifetime in seconds of a device certificate issued after attestation (1 to 34560000).' },
+  SPHEREGATE_ATTESTATION_NONCE_TTL: { default: '60', doc: 'Seconds an attestation nonce stays usable (1 to 3600).' },
+  SPHEREGATE_CA_ROTATION_LEAD_DAYS: { default: '90', doc: 'A successor tenant CA is made this many days before the active one expires.' },
+  SPHEREGATE_CA_ACTIVATION_DELAY_DAYS: { default: '45', doc: 'An automatically made successor CA starts signing this many days after it is made.' },
+  SPHEREGATE_OS_RELEASES: { default: '24.10', doc: 'Comma-separated OS versions the platform knows from the start (attestation refuses others).' },
 } as const;
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -61,6 +68,33 @@ function port(env: Env, name: keyof typeof CONFIG_VARIABLES, fallback: number): 
   if (v === null) return fallback;
   if (!/^\d+$/.test(v) || Number(v) > 65535) throw new ConfigError(name, `must be a port number 0..65535, got "${v}"`);
   return Number(v);
+}
+
+function integer(env: Env, name: keyof typeof CONFIG_VARIABLES, fallback: number, min: number, max: number): number {
+  const v = text(env, name);
+  if (v === null) return fallback;
+  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new ConfigError(name, `must be an integer ${min}..${max}, got "${v}"`);
+  return Number(v);
+}
+
+function certificatePolicy(env: Env): CertificatePolicy {
+  const DAY = 86_400;
+  const leadDays = integer(env, 'SPHEREGATE_CA_ROTATION_LEAD_DAYS', 90, 1, 700);
+  const delayDays = integer(env, 'SPHEREGATE_CA_ACTIVATION_DELAY_DAYS', 45, 0, 700);
+  if (delayDays >= leadDays) {
+    throw new ConfigError('SPHEREGATE_CA_ACTIVATION_DELAY_DAYS', `must be less than SPHEREGATE_CA_ROTATION_LEAD_DAYS (${leadDays}), or the old CA expires first`);
+  }
+  const osReleases = (text(env, 'SPHEREGATE_OS_RELEASES') ?? '24.10').split(',').map((v) => v.trim()).filter(Boolean);
+  for (const v of osReleases) {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(v)) throw new ConfigError('SPHEREGATE_OS_RELEASES', `"${v}" is not an OS version`);
+  }
+  return Object.freeze({
+    deviceCertificateLifetimeSeconds: integer(env, 'SPHEREGATE_DEVICE_CERT_LIFETIME', 86_400, 1, 400 * DAY),
+    nonceTtlSeconds: integer(env, 'SPHEREGATE_ATTESTATION_NONCE_TTL', 60, 1, 3600),
+    caRotationLeadSeconds: leadDays * DAY,
+    caActivationDelaySeconds: delayDays * DAY,
+    knownOsReleases: Object.freeze(osReleases),
+  });
 }
 
 export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
@@ -122,5 +156,6 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     serverKeyFile: serverKeyFile === null ? null : resolve(cwd, serverKeyFile),
     nodeId,
     logLevel,
+    certificates: certificatePolicy(env),
   });
 }

@@ -18,6 +18,7 @@ import { loadOrCreatePki } from '../infra/pki/dev-pki.js';
 import { startBroker, type Broker } from '../broker/index.js';
 import { startGateway, type Gateway } from '../server/index.js';
 import { shutdownInOrder } from './shutdown.js';
+import { disconnectRevokedDevices, rotateTenantCasPeriodically } from './certificate-tasks.js';
 
 export interface Running {
   readonly config: Config;
@@ -69,7 +70,10 @@ export async function startSpheregate(config: Config, opts: StartOptions): Promi
     pki: loaded.pki,
     log: log.child({ component: 'domain' }),
     platformAdminKey: admin.key,
+    certificates: config.certificates,
   });
+  const system = { kind: 'system' } as const;
+  for (const version of config.certificates.knownOsReleases) await services.certificates.registerOsRelease(system, version);
 
   const stale = await services.presence.resetNode(config.nodeId);
   if (stale > 0) log.info({ devices: stale, nodeId: config.nodeId }, 'marked devices of the previous run offline');
@@ -86,10 +90,22 @@ export async function startSpheregate(config: Config, opts: StartOptions): Promi
       tls: {
         certificatePem: loaded.server.chainPem,
         keyPem: loaded.server.keyPem,
-        trustAnchorsPem: [loaded.manufacturingCaPem],
+        // Identity certificates chain to the manufacturing CA; tenant-issued device certificates to the root.
+        trustAnchorsPem: [loaded.manufacturingCaPem, loaded.rootCaPem],
       },
+      attestation: services.attestation,
     });
     closers.push({ name: 'broker', close: () => broker.close() });
+    const stopRevocations = disconnectRevokedDevices(bus, broker, log);
+    const stopRotation = rotateTenantCasPeriodically(services, log);
+    // Background work ends before the broker and database close.
+    closers.unshift({
+      name: 'certificate tasks',
+      close: async () => {
+        stopRevocations();
+        await stopRotation();
+      },
+    });
     const gateway = await startGateway({
       services,
       bus,

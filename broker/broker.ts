@@ -39,6 +39,7 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
   aedes.authenticate = connect.authenticate;
   aedes.authorizePublish = createPublishFlow({
     presence: opts.presence,
+    attestation: opts.attestation ?? null,
     outbound,
     log,
     sessionOf,

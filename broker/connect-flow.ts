@@ -175,7 +175,7 @@ export function createConnectFlow(deps: ConnectFlowDeps): ConnectFlow {
     if (!identity.ok) {
       return { refusal: { reason: `certificate: ${identity.reason}`, answer: { connack: CONNACK.NOT_AUTHORIZED } } };
     }
-    const { deviceId, sha256Thumbprint } = identity.identity;
+    const { deviceId, sha256Thumbprint, kind } = identity.identity;
     if (client.id !== deviceId) {
       return { refusal: { reason: 'client id is not the certificate device id', answer: { connack: CONNACK.IDENTIFIER_REJECTED } } };
     }
@@ -192,7 +192,7 @@ export function createConnectFlow(deps: ConnectFlowDeps): ConnectFlow {
         tenantId: admission.tenantId,
         sha256Thumbprint,
         remoteAddress,
-        log: log.child({ deviceId, remoteAddress: remoteAddress ?? 'unknown' }),
+        log: log.child({ deviceId, remoteAddress: remoteAddress ?? 'unknown', certificate: kind }),
       },
     };
   }

@@ -5,6 +5,8 @@ import {
   makeTestPki,
   type TestPki,
 } from '../test/fixtures/pki.js';
+import { deviceIdUri, tenantIdUri } from '../contract/identity.js';
+import { generateKeyPair, issueCertificate } from '../infra/pki/x509.js';
 import { identityFromCertificate, sha256Thumbprint, subjectAltNameUris } from './identity.js';
 
 let pki: TestPki;
@@ -24,6 +26,7 @@ describe('identityFromCertificate', () => {
         sha256Thumbprint: createHash('sha256').update(certificate.raw).digest('hex').toUpperCase(),
         serialNumber: certificate.serialNumber.toUpperCase(),
         notAfter: new Date(certificate.validTo),
+        kind: 'identity',
       },
     });
     if (result.ok) expect(result.identity.sha256Thumbprint).toMatch(/^[0-9A-F]{64}$/);
@@ -41,6 +44,30 @@ describe('identityFromCertificate', () => {
       reason: 'DEVICE_ID_MISMATCH',
       claimedDeviceId: impostor.deviceId,
     });
+  });
+
+  test('a tenant-issued device certificate (operational key, device and tenant URIs) is of kind tenant', async () => {
+    const device = await makeDeviceIdentity(pki.manufacturingCa);
+    const keys = await generateKeyPair();
+    const pem = await issueCertificate({
+      issuer: pki.root,
+      publicKey: keys.publicKey,
+      subject: [{ CN: device.deviceId.slice(0, 64) }],
+      validDays: 1,
+      extKeyUsage: 'clientAuth',
+      sanUri: [deviceIdUri(device.deviceId), tenantIdUri('6db2fdfb-a109-4564-99fc-ad9281e5b857')],
+    });
+    expect(identityFromCertificate(new X509Certificate(pem))).toMatchObject({ ok: true, identity: { deviceId: device.deviceId, kind: 'tenant' } });
+    // Two tenant URIs: it cannot say whose device it is.
+    const twoTenants = await issueCertificate({
+      issuer: pki.root,
+      publicKey: keys.publicKey,
+      subject: [{ CN: 'x' }],
+      validDays: 1,
+      extKeyUsage: 'clientAuth',
+      sanUri: [deviceIdUri(device.deviceId), tenantIdUri('a'), tenantIdUri('b')],
+    });
+    expect(identityFromCertificate(new X509Certificate(twoTenants))).toMatchObject({ ok: false, reason: 'DEVICE_ID_MISMATCH' });
   });
 
   test('refuses a certificate without a device id URI (the server certificate)', () => {

@@ -1,11 +1,18 @@
 /**
- * The only code that reads a device's certificate. The TLS layer has already verified the chain against the
- * device identity CAs and the validity period; this module turns the verified certificate into the device id it
- * proves, and refuses a certificate whose SAN names a device other than the key it certifies.
+ * The only code that reads a device's certificate. The TLS layer has already verified the chain (manufacturing CA
+ * or platform root) and the validity period; this module turns the verified certificate into the device id it
+ * proves. Two kinds get this far:
+ *   - the identity certificate: its key IS the device's identity key, so the SAN device ID must equal the ID
+ *     derived from the key (a certificate naming another device's ID must not pass as that device);
+ *   - a device certificate issued by a tenant CA after attestation: its key is the device's operational key, so
+ *     it names the device and its tenant in SAN URIs, and the service decides by its thumbprint (presence.admit
+ *     accepts only certificates it issued, unexpired and unrevoked).
  */
 import { createHash, type X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
-import { deviceIdFromPublicKey, deviceIdFromUri, DEVICE_ID_URI_PREFIX } from '../contract/identity.js';
+import { deviceIdFromPublicKey, deviceIdFromUri, DEVICE_ID_URI_PREFIX, tenantIdFromUri, TENANT_ID_URI_PREFIX } from '../contract/identity.js';
+
+export type CertificateKind = 'identity' | 'tenant';
 
 export interface PeerIdentity {
   /** 128 upper-case hex: the raw X||Y of the certificate's P-256 key, equal to the id in its SAN URI. */
@@ -14,6 +21,7 @@ export interface PeerIdentity {
   readonly sha256Thumbprint: string;
   readonly serialNumber: string;
   readonly notAfter: Date;
+  readonly kind: CertificateKind;
 }
 
 export type IdentityRefusal =
@@ -23,7 +31,7 @@ export type IdentityRefusal =
   | 'NO_DEVICE_ID'
   /** The key is not an uncompressed P-256 point, so no device id can be derived from it. */
   | 'UNSUPPORTED_KEY'
-  /** The SAN names one device, the key belongs to another. */
+  /** The SAN names one device, the key belongs to another, and it is no tenant-issued certificate either. */
   | 'DEVICE_ID_MISMATCH';
 
 export type IdentityResult =
@@ -38,13 +46,20 @@ export function peerIdentity(socket: TLSSocket): IdentityResult {
 }
 
 export function identityFromCertificate(certificate: X509Certificate): IdentityResult {
-  const uris = subjectAltNameUris(certificate.subjectAltName).filter((u) => u.startsWith(DEVICE_ID_URI_PREFIX));
+  const allUris = subjectAltNameUris(certificate.subjectAltName);
+  const uris = allUris.filter((u) => u.startsWith(DEVICE_ID_URI_PREFIX));
   const claimed = uris.length === 1 && uris[0] !== undefined ? deviceIdFromUri(uris[0]) : null;
   if (claimed === null) return { ok: false, reason: 'NO_DEVICE_ID', claimedDeviceId: null };
 
   const keyId = deviceIdOfKey(certificate);
   if (keyId === null) return { ok: false, reason: 'UNSUPPORTED_KEY', claimedDeviceId: claimed };
-  if (keyId !== claimed) return { ok: false, reason: 'DEVICE_ID_MISMATCH', claimedDeviceId: claimed };
+  let kind: CertificateKind = 'identity';
+  if (keyId !== claimed) {
+    const tenantUris = allUris.filter((u) => u.startsWith(TENANT_ID_URI_PREFIX));
+    const tenantId = tenantUris.length === 1 && tenantUris[0] !== undefined ? tenantIdFromUri(tenantUris[0]) : null;
+    if (tenantId === null) return { ok: false, reason: 'DEVICE_ID_MISMATCH', claimedDeviceId: claimed };
+    kind = 'tenant';
+  }
 
   return {
     ok: true,
@@ -53,6 +68,7 @@ export function identityFromCertificate(certificate: X509Certificate): IdentityR
       sha256Thumbprint: sha256Thumbprint(certificate),
       serialNumber: certificate.serialNumber.toUpperCase(),
       notAfter: new Date(certificate.validTo),
+      kind,
     },
   };
 }

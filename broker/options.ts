@@ -1,4 +1,4 @@
-import type { PresenceService } from '../domain/services.js';
+import type { AttestationService, PresenceService } from '../domain/services.js';
 import type { Logger } from '../domain/shared/logger.js';
 import type { Payload } from '../contract/mqtt/codec.js';
 import type { DownMessage } from '../contract/mqtt/topics.js';
@@ -9,12 +9,17 @@ export interface BrokerTlsOptions {
   readonly certificatePem: string;
   /** The server certificate's private key (PEM). Never logged. */
   readonly keyPem: string;
-  /** The CAs that sign device identity certificates: only their certificates get past the TLS handshake. */
+  /**
+   * The CAs whose certificates get past the TLS handshake: the manufacturing CA (identity certificates) and the
+   * platform root (device certificates from tenant CAs, which the device sends after its own certificate).
+   */
   readonly trustAnchorsPem: readonly string[];
 }
 
 export interface BrokerOptions {
   readonly presence: PresenceService;
+  /** Remote attestation and certificate issuance. Without it, attestation messages are refused (FORBIDDEN). */
+  readonly attestation?: AttestationService;
   readonly log: Logger;
   /** 0 picks a free port (see Broker.port). */
   readonly port: number;

@@ -10,7 +10,7 @@
  * and the device sends the message again after reconnecting.
  */
 import type { Client, PublishPacket } from 'aedes';
-import type { PresenceService } from '../domain/services.js';
+import type { AttestationService, PresenceService } from '../domain/services.js';
 import type { Logger } from '../domain/shared/logger.js';
 import type { DeviceErrorCode } from '../contract/mqtt/messages.js';
 import { authorizePublishTopic } from './acl.js';
@@ -24,6 +24,7 @@ export type AuthorizePublish = (client: Client | null, packet: PublishPacket, ca
 
 export interface PublishFlowDeps {
   readonly presence: PresenceService;
+  readonly attestation: AttestationService | null;
   readonly outbound: Outbound;
   readonly log: Logger;
   readonly sessionOf: (client: Client | null) => DeviceSession | null;
@@ -65,7 +66,18 @@ export function createPublishFlow(deps: PublishFlowDeps): AuthorizePublish {
 
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload, 'utf8') : packet.payload;
     perDevice
-      .run(session.deviceId, () => ingest(verdict.message, presence, session.deviceId, payload))
+      .run(session.deviceId, () =>
+        ingest(
+          verdict.message,
+          {
+            presence,
+            attestation: deps.attestation,
+            deviceId: session.deviceId,
+            reply: (message, body) => outbound.sendToDevice(session.deviceId, message, body),
+          },
+          payload,
+        ),
+      )
       .then(
         (outcome) => {
           if (outcome.kind === 'rejected') reply(session, outcome.code, outcome.message, packet.topic);

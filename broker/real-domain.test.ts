@@ -6,11 +6,12 @@
 import type { MqttClient } from 'mqtt';
 import { upTopic } from '../contract/mqtt/topics.js';
 import { createServices } from '../domain/create-services.js';
-import type { DomainEvent } from '../domain/events/events.js';
+import type { DeviceStatusChanged, DomainEvent } from '../domain/events/events.js';
 import type { DeviceIdentity, Pki } from '../domain/pki/pki.port.js';
 import type { Actor } from '../domain/shared/actor.js';
 import { systemClock } from '../domain/shared/clock.js';
 import { silentLogger } from '../domain/shared/logger.js';
+import { DEFAULT_CERTIFICATE_POLICY } from '../domain/shared/service-deps.js';
 import type { Services } from '../domain/services.js';
 import { MemoryEventBus } from '../infra/events/memory-event-bus.js';
 import { certificateFacts } from '../infra/pki/x509.js';
@@ -21,12 +22,11 @@ import { startBroker, type Broker } from './index.js';
 import { connectDevice, connectedDevice, endAll, eventually } from './test-support/device-client.js';
 
 /** Manufactures the fixture identities: the domain records the real certificate's facts, as infra/pki would. */
-class FixturePki implements Pki {
-  private readonly fake = new FakePki();
-  constructor(private readonly identities: ReadonlyMap<string, TestDeviceIdentity>) {}
-  createTenantCa = (tenantId: string, tenantName: string) => this.fake.createTenantCa(tenantId, tenantName);
-  verifyIdentityCertificate = (): Promise<DeviceIdentity> => this.fake.verifyIdentityCertificate();
-  async issueIdentityCertificate(csrPem: string): Promise<DeviceIdentity> {
+class FixturePki extends FakePki implements Pki {
+  constructor(private readonly identities: ReadonlyMap<string, TestDeviceIdentity>) {
+    super();
+  }
+  override async issueIdentityCertificate(csrPem: string): Promise<DeviceIdentity> {
     const deviceId = /([0-9A-F]{128})/.exec(csrPem)?.[1] ?? '';
     const identity = this.identities.get(deviceId);
     if (!identity) throw new Error('unknown fixture device');
@@ -43,7 +43,7 @@ describe.each(TEST_DATABASES)('broker on the domain over %s', (kind) => {
   let tenant: Actor;
   let device: TestDeviceIdentity;
   let unregistered: TestDeviceIdentity;
-  const events: DomainEvent[] = [];
+  const events: DeviceStatusChanged[] = [];
   const clients: MqttClient[] = [];
 
   const asDevice = (d: TestDeviceIdentity) => ({ port: broker.port, caPem: pki.root.certificatePem, clientId: d.deviceId, identity: d });
@@ -54,7 +54,9 @@ describe.each(TEST_DATABASES)('broker on the domain over %s', (kind) => {
     [device, unregistered] = await Promise.all([makeDeviceIdentity(pki.manufacturingCa), makeDeviceIdentity(pki.manufacturingCa)]);
     db = await openTestDatabase(kind);
     bus = new MemoryEventBus();
-    bus.subscribe((e) => events.push(e));
+    bus.subscribe((e: DomainEvent) => {
+      if (e.type === 'DeviceStatusChanged') events.push(e);
+    });
     services = createServices({
       em: db.orm.em,
       bus,
@@ -62,6 +64,7 @@ describe.each(TEST_DATABASES)('broker on the domain over %s', (kind) => {
       pki: new FixturePki(new Map([[device.deviceId, device]])),
       log: silentLogger,
       platformAdminKey: 'platform-admin-key-for-broker-tests',
+      certificates: DEFAULT_CERTIFICATE_POLICY,
     });
     const [made] = await services.devices.manufactureDevices({ kind: 'platform' }, [fakeCsr(device.deviceId)]);
     expect(made).toMatchObject({ ok: true, deviceId: device.deviceId });

@@ -20,3 +20,15 @@ export function deviceIdFromUri(uri: string): string | null {
   const id = uri.slice(DEVICE_ID_URI_PREFIX.length);
   return DEVICE_ID_PATTERN.test(id) ? id : null;
 }
+
+/**
+ * A device certificate issued by a tenant CA after attestation also names the tenant, in a second SAN URI
+ * `urn:spheregate:tenant:<tenant ID>`, so a relying party can tell whose device it is without a lookup.
+ */
+export const TENANT_ID_URI_PREFIX = 'urn:spheregate:tenant:';
+export const tenantIdUri = (tenantId: string): string => `${TENANT_ID_URI_PREFIX}${tenantId}`;
+export function tenantIdFromUri(uri: string): string | null {
+  if (!uri.startsWith(TENANT_ID_URI_PREFIX)) return null;
+  const id = uri.slice(TENANT_ID_URI_PREFIX.length);
+  return /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/.test(id) ? id : null;
+}

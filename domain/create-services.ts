@@ -2,6 +2,8 @@
  * Builds the domain's services once, from their ports. Called by the composition root (app/) and by tests; there is
  * no global state, so two instances (say, two tenants' worth of tests) never share anything but the database.
  */
+import { createAttestationService } from './certificates/attestation.service.js';
+import { createCertificatesService } from './certificates/certificates.service.js';
 import { createDevicesService } from './devices/devices.service.js';
 import { createPresenceService } from './devices/presence.service.js';
 import { createProductsService } from './products/products.service.js';
@@ -17,5 +19,7 @@ export function createServices(deps: ServiceDeps): Services {
     products: createProductsService(deps),
     devices: createDevicesService(deps),
     presence: createPresenceService(deps),
+    attestation: createAttestationService(deps),
+    certificates: createCertificatesService(deps),
   };
 }

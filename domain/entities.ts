@@ -1,10 +1,14 @@
 /** Every persisted entity, for the ORM configuration (infra/db) and the schema-diff test. */
+import { AttestationNonce } from './certificates/attestation-nonce.entity.js';
+import { DeviceCertificate } from './certificates/device-certificate.entity.js';
+import { AllowedImage, OsRelease } from './certificates/measurement.entities.js';
+import { TenantCa } from './certificates/tenant-ca.entity.js';
 import { Device } from './devices/device.entity.js';
 import { DeviceGroup } from './products/device-group.entity.js';
 import { Product } from './products/product.entity.js';
 import { ApiKey } from './tenancy/api-key.entity.js';
 import { Tenant } from './tenancy/tenant.entity.js';
 
-export { ApiKey, Device, DeviceGroup, Product, Tenant };
+export { AllowedImage, ApiKey, AttestationNonce, Device, DeviceCertificate, DeviceGroup, OsRelease, Product, Tenant, TenantCa };
 
-export const ENTITIES = [Tenant, ApiKey, Product, DeviceGroup, Device] as const;
+export const ENTITIES = [Tenant, ApiKey, Product, DeviceGroup, Device, TenantCa, DeviceCertificate, AttestationNonce, OsRelease, AllowedImage] as const;

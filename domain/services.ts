@@ -10,6 +10,9 @@ import type {
   Admission,
   ApiKeyView,
   ConnectionInfo,
+  AllowedImageView,
+  AttestationEvidence,
+  AttestationOutcome,
   DeviceFilter,
   DeviceGroupView,
   DeviceResult,
@@ -18,6 +21,8 @@ import type {
   IssuedApiKey,
   ManufactureResult,
   OsFeed,
+  OsReleaseView,
+  TenantCaView,
   ProductView,
   TenantView,
   UpdatePolicy,
@@ -83,9 +88,62 @@ export interface PresenceService {
   resetNode(brokerNodeId: string): Promise<number>;
 }
 
+/**
+ * Broker-facing: remote attestation and certificate issuance. Never called with a tenant actor; the broker has
+ * already proved which device is asking (mutual TLS).
+ */
+export interface AttestationService {
+  /**
+   * A fresh single-use nonce bound to this device, valid `nonceTtlSeconds` (config, default 60). At most a few
+   * unexpired nonces per device at once (RATE_LIMITED beyond). Throws NOT_FOUND for an unknown device.
+   */
+  challenge(deviceId: string): Promise<{ readonly nonce: string; readonly expiresAt: Date } | { readonly refused: 'RATE_LIMITED' }>;
+  /**
+   * Checks, in order: the statement parses and names this device; the nonce (issued to this device, unexpired,
+   * never used; consumed whatever the outcome); the signature with the registered identity key; the CSR's own
+   * signature (and that its key is not the identity key); not revoked; claimed; the measurements (OS release known
+   * to the platform, every image allowed to the tenant). Then issues a certificate from the tenant's active CA,
+   * records it (the previous one becomes SUPERSEDED), records the attestation on the device, and announces
+   * CertificateChanged (ISSUED or RENEWED; ATTESTATION_FAILED or RENEWAL_FAILED on refusal).
+   */
+  attest(deviceId: string, evidence: AttestationEvidence): Promise<AttestationOutcome>;
+}
+
+/** Tenant- and platform-facing certificate management. */
+export interface CertificatesService {
+  /** Administrator. Revokes the device and all its certificates, re-signs the tenant's CRLs, announces REVOKED. */
+  revokeDevice(actor: Actor | null, deviceId: string, reason: string): Promise<DeviceView>;
+  /** Administrator. Lets the device in again; its old certificates stay revoked (it attests anew). */
+  restoreDevice(actor: Actor | null, deviceId: string): Promise<DeviceView>;
+  /** Reader+. Every CA of the caller's tenant, newest first. */
+  listTenantCas(actor: Actor | null): Promise<readonly TenantCaView[]>;
+  /** Reader+. PEM: every unexpired CA of the tenant (active first), then the platform root. */
+  caCertificateChain(actor: Actor | null): Promise<string>;
+  /** Administrator. A successor CA that becomes active now; the old ones stay trusted until they expire. */
+  rotateTenantCa(actor: Actor | null): Promise<TenantCaView>;
+  /** Reader+. PEM certificate with CN = code, signed by the active tenant CA. Code: 1..64 of [A-Za-z0-9-]. */
+  proofOfPossessionCertificate(actor: Actor | null, verificationCode: string): Promise<string>;
+  /** Public (relying parties): the tenant's current CRLs, one per unexpired CA, PEM. NOT_FOUND for an unknown tenant. */
+  crls(tenantId: string): Promise<string>;
+  /** Administrator. Allows a measurement (image ID + SHA-256) to the tenant's devices. Idempotent. */
+  allowImage(actor: Actor | null, input: { componentId: string; imageId: string; sha256: string }): Promise<AllowedImageView>;
+  listAllowedImages(actor: Actor | null): Promise<readonly AllowedImageView[]>;
+  /** Platform only. An OS release devices may report. Idempotent. */
+  registerOsRelease(actor: Actor | null, version: string): Promise<OsReleaseView>;
+  listOsReleases(actor: Actor | null): Promise<readonly OsReleaseView[]>;
+  /**
+   * System (a timer): creates a successor for every tenant whose active CA expires within the rotation lead time,
+   * active `caActivationDelaySeconds` later (activation needs no further step: the signer is always the newest CA
+   * whose activeFrom has passed). Idempotent. Returns how many successors it made.
+   */
+  rotateDueCas(actor: Actor | null): Promise<{ readonly created: number }>;
+}
+
 export interface Services {
   readonly tenancy: TenancyService;
   readonly products: ProductsService;
   readonly devices: DevicesService;
   readonly presence: PresenceService;
+  readonly attestation: AttestationService;
+  readonly certificates: CertificatesService;
 }

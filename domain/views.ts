@@ -76,6 +76,30 @@ export interface IdentityCertificateView {
   readonly sha256Thumbprint: string;
 }
 
+/** The device's newest tenant-issued certificate. */
+export interface DeviceCertificateView {
+  readonly serialNumber: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+}
+
+export type DeviceCertificateStatus = 'ACTIVE' | 'SUPERSEDED' | 'REVOKED';
+
+export interface AttestationView {
+  readonly at: Date;
+  readonly result: 'SUCCEEDED' | 'FAILED';
+  /** Refusal reason (contract ATTESTATION_REFUSALS) and detail; null on success. */
+  readonly reason: string | null;
+}
+
+/**
+ * One word for "can this device be trusted by a relying party right now", first match wins:
+ * REVOKED (revoked by an Administrator) > ATTESTATION_FAILED (its last attestation was refused) > NEVER_ISSUED
+ * (no certificate yet) > EXPIRED > EXPIRING (past its renewal point, two thirds of its lifetime) > OK.
+ */
+export const CERTIFICATE_HEALTH = ['OK', 'EXPIRING', 'EXPIRED', 'ATTESTATION_FAILED', 'REVOKED', 'NEVER_ISSUED'] as const;
+export type CertificateHealth = (typeof CERTIFICATE_HEALTH)[number];
+
 export interface DeviceView {
   readonly id: string;
   /** Shown only to the owning tenant (and the platform). */
@@ -86,12 +110,18 @@ export interface DeviceView {
   readonly manufacturedAt: Date;
   readonly status: DeviceStatusView;
   readonly identityCertificate: IdentityCertificateView;
+  readonly certificate: DeviceCertificateView | null;
+  readonly lastAttestation: AttestationView | null;
+  readonly certificateHealth: CertificateHealth;
+  readonly revokedAt: Date | null;
+  readonly revocationReason: string | null;
 }
 
 export interface DeviceFilter {
   readonly productId?: string | null;
   readonly deviceGroupId?: string | null;
   readonly online?: boolean | null;
+  readonly certificateHealth?: CertificateHealth | null;
 }
 
 /** Per-device outcome of a bulk call: one bad ID never fails the batch. */
@@ -119,3 +149,65 @@ export interface DeviceStatusReport {
   readonly uptimeSeconds: number;
   readonly installedImages: readonly InstalledImageView[];
 }
+
+export type TenantCaStatus = 'Active' | 'Inactive' | 'Expired' | 'Revoked';
+
+/** One of a tenant's CA certificates, as Azure Sphere lists them. */
+export interface TenantCaView {
+  readonly serialNumber: string;
+  readonly status: TenantCaStatus;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly subject: string;
+  readonly sha1Thumbprint: string;
+  readonly sha256Thumbprint: string;
+  readonly certificatePem: string;
+  /** When it became (or becomes) the CA that signs new device certificates. */
+  readonly activeFrom: Date;
+}
+
+/** A measurement (image ID + package hash) a tenant allows its devices to run, until deployments say more. */
+export interface AllowedImageView {
+  readonly componentId: string;
+  readonly imageId: string;
+  readonly sha256: string;
+  readonly createdAt: Date;
+}
+
+export interface OsReleaseView {
+  readonly version: string;
+  readonly registeredAt: Date;
+}
+
+/** What the device asked to prove itself with (decoded from the MQTT contract by the broker). */
+export interface AttestationEvidence {
+  /** The exact bytes the device signed (UTF-8 JSON of an AttestationStatement). */
+  readonly statement: Uint8Array;
+  /** ECDSA P-256 / SHA-256, IEEE P1363 (r || s). */
+  readonly signature: Uint8Array;
+}
+
+export type AttestationOutcome =
+  | {
+      readonly ok: true;
+      readonly certificatePem: string;
+      /** Issuing tenant CA, then the platform root. */
+      readonly chainPem: string;
+      readonly serialNumber: string;
+      readonly notBefore: Date;
+      readonly notAfter: Date;
+    }
+  | { readonly ok: false; readonly reason: AttestationRefusalReason; readonly message: string };
+
+/** Mirrors contract ATTESTATION_REFUSALS (the domain does not import the contract; a test keeps them equal). */
+export type AttestationRefusalReason =
+  | 'BAD_STATEMENT'
+  | 'NONCE_INVALID'
+  | 'NONCE_EXPIRED'
+  | 'NONCE_REPLAYED'
+  | 'BAD_SIGNATURE'
+  | 'BAD_CSR'
+  | 'MEASUREMENT_NOT_ALLOWED'
+  | 'DEVICE_UNCLAIMED'
+  | 'DEVICE_REVOKED'
+  | 'RATE_LIMITED';

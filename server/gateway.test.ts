@@ -3,6 +3,7 @@
  * PKI is the fake one: certificates are not the subject here). Devices are manufactured, claimed and brought
  * "online" through the domain's own services, so status events come from where they come in production.
  */
+import { DEFAULT_CERTIFICATE_POLICY } from '../domain/shared/service-deps.js';
 import { createServices } from '../domain/create-services.js';
 import type { Services } from '../domain/services.js';
 import { systemClock } from '../domain/shared/clock.js';
@@ -66,7 +67,15 @@ describe('GraphQL gateway over HTTP and WebSocket', () => {
   beforeAll(async () => {
     db = await openTestDatabase('sqlite');
     bus = countingBus(new MemoryEventBus());
-    services = createServices({ em: db.orm.em, bus, clock: systemClock, pki: new FakePki(), log: recordingLogger(), platformAdminKey: ADMIN_KEY });
+    services = createServices({
+      em: db.orm.em,
+      bus,
+      clock: systemClock,
+      pki: new FakePki(),
+      log: recordingLogger(),
+      platformAdminKey: ADMIN_KEY,
+      certificates: DEFAULT_CERTIFICATE_POLICY,
+    });
     gateway = await startGateway({ services, bus, log, port: 0, subscriptions: { credentialRecheckMs: 0 } });
     a = await tenant('Tenant A');
     b = await tenant('Tenant B');

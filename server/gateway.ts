@@ -11,6 +11,7 @@ import type { Logger } from '../domain/shared/logger.js';
 import { createApollo } from './apollo.js';
 import { httpContextFactory } from './http/authenticate-request.js';
 import { DEFAULT_MAX_BODY_BYTES, graphqlRoute } from './http/graphql-route.js';
+import { crlRoute } from './http/crl-route.js';
 import { createRouter, healthRoute, type HttpRoute } from './http/routes.js';
 import { buildGatewaySchema } from './schema/executable-schema.js';
 import { DEFAULT_SUBSCRIPTION_BUFFER } from './subscriptions/bus-stream.js';
@@ -75,6 +76,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const routes: HttpRoute[] = [
     healthRoute,
     graphqlRoute(apollo, httpContextFactory(contextDeps), opts.limits?.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES),
+    crlRoute(opts.services.certificates),
     ...(opts.routes ?? []),
   ];
   httpServer.on('request', createRouter(routes, log));

@@ -1,16 +1,20 @@
 /** One ingest function per device -> service message; the Record makes a new UP_MESSAGES entry a compile error here. */
 import type { UpMessage } from '../../contract/mqtt/topics.js';
-import type { PresenceService } from '../../domain/services.js';
+import { ingestAttestation } from './attestation.js';
+import { ingestChallengeRequest } from './challenge-request.js';
+import type { IngestContext } from './context.js';
 import type { IngestOutcome } from './outcome.js';
 import { ingestStatus } from './status.js';
 
+export type { IngestContext } from './context.js';
 export type { IngestOutcome } from './outcome.js';
 
-type Ingest = (presence: PresenceService, deviceId: string, payload: Uint8Array) => Promise<IngestOutcome>;
+type Ingest = (ctx: IngestContext, payload: Uint8Array) => Promise<IngestOutcome>;
 
 const INGEST: { readonly [M in UpMessage]: Ingest } = {
-  status: ingestStatus,
+  status: (ctx, payload) => ingestStatus(ctx.presence, ctx.deviceId, payload),
+  'challenge-request': ingestChallengeRequest,
+  attestation: ingestAttestation,
 };
 
-export const ingest = (message: UpMessage, presence: PresenceService, deviceId: string, payload: Uint8Array): Promise<IngestOutcome> =>
-  INGEST[message](presence, deviceId, payload);
+export const ingest = (message: UpMessage, ctx: IngestContext, payload: Uint8Array): Promise<IngestOutcome> => INGEST[message](ctx, payload);

@@ -1,11 +1,20 @@
 /** JSON over UTF-8, validated against the message's schema. Errors name the field and what arrived. */
 import type { Static, TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
-import { ErrorReply, StatusReport } from './messages.js';
+import { Attestation, AttestationResult, Challenge, ChallengeRequest, ErrorReply, StatusReport } from './messages.js';
 import type { DownMessage, UpMessage } from './topics.js';
 
-const SCHEMAS = { status: StatusReport, error: ErrorReply } as const satisfies Record<UpMessage | DownMessage, TSchema>;
+/** Message names are unique across both directions, so one table serves both. */
+const SCHEMAS = {
+  status: StatusReport,
+  'challenge-request': ChallengeRequest,
+  attestation: Attestation,
+  error: ErrorReply,
+  challenge: Challenge,
+  'attestation-result': AttestationResult,
+} as const satisfies Record<UpMessage | DownMessage, TSchema>;
 type Schemas = typeof SCHEMAS;
+
 export type Payload<M extends keyof Schemas> = Static<Schemas[M]>;
 
 const checkers = new Map<string, TypeCheck<TSchema>>();

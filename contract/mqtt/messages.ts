@@ -5,6 +5,12 @@
 import { Type, type Static } from '@sinclair/typebox';
 
 const Guid = Type.String({ pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' });
+const Sha256Hex = Type.String({ pattern: '^[0-9a-fA-F]{64}$' });
+/** Chosen by the device, echoed in the reply so it can match replies to requests. */
+const RequestId = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' });
+const DeviceId = Type.String({ pattern: '^[0-9A-F]{128}$' });
+/** UTC, as Date.prototype.toISOString writes it. */
+const IsoTime = Type.String({ pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,6})?Z$' });
 
 export const InstalledImage = Type.Object(
   {
@@ -12,6 +18,8 @@ export const InstalledImage = Type.Object(
     imageId: Guid,
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
     version: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    /** SHA-256 of the installed image package, lower- or upper-case hex: the measurement attestation checks. */
+    sha256: Type.Optional(Sha256Hex),
   },
   { additionalProperties: false },
 );
@@ -29,6 +37,115 @@ export const StatusReport = Type.Object(
 export type StatusReport = Static<typeof StatusReport>;
 
 /** Device-facing refusal codes (PROTOCOL.md lists when each is sent). */
+/** devices/{id}/up/challenge-request — QoS 1, device -> service: "give me a nonce". */
+export const ChallengeRequest = Type.Object({ v: Type.Literal(1), requestId: RequestId }, { additionalProperties: false });
+export type ChallengeRequest = Static<typeof ChallengeRequest>;
+
+/** devices/{id}/down/challenge — QoS 1, service -> device: a fresh single-use nonce for this device. */
+export const Challenge = Type.Object(
+  {
+    v: Type.Literal(1),
+    requestId: RequestId,
+    /** 32 random bytes, base64url without padding. */
+    nonce: Type.String({ pattern: '^[A-Za-z0-9_-]{43}$' }),
+    expiresAt: IsoTime,
+  },
+  { additionalProperties: false },
+);
+export type Challenge = Static<typeof Challenge>;
+
+/** One measured image: what the device has installed, by image ID and package hash. */
+export const ImageMeasurement = Type.Object(
+  { componentId: Guid, imageId: Guid, sha256: Sha256Hex },
+  { additionalProperties: false },
+);
+export type ImageMeasurement = Static<typeof ImageMeasurement>;
+
+/**
+ * What the device signs with its identity key (the `statement` of an Attestation, as UTF-8 JSON): the nonce it
+ * was given, its own ID, what it runs, and a CSR for a NEW P-256 key made on the device.
+ */
+export const AttestationStatement = Type.Object(
+  {
+    v: Type.Literal(1),
+    nonce: Type.String({ pattern: '^[A-Za-z0-9_-]{43}$' }),
+    deviceId: DeviceId,
+    measurements: Type.Object(
+      {
+        osVersion: Type.String({ minLength: 1, maxLength: 64 }),
+        images: Type.Array(ImageMeasurement, { maxItems: 64 }),
+      },
+      { additionalProperties: false },
+    ),
+    /** PKCS#10, PEM. */
+    csr: Type.String({ minLength: 1, maxLength: 8192, pattern: '-----BEGIN CERTIFICATE REQUEST-----' }),
+  },
+  { additionalProperties: false },
+);
+export type AttestationStatement = Static<typeof AttestationStatement>;
+
+/**
+ * devices/{id}/up/attestation — QoS 1, device -> service. `statement` is the base64 of the UTF-8 JSON of an
+ * AttestationStatement; `signature` is the base64 of the ECDSA P-256 / SHA-256 signature over exactly those
+ * bytes, in IEEE P1363 form (r || s, 64 bytes), made with the identity key. Signing the bytes as sent avoids any
+ * JSON canonicalisation (as JWS does).
+ */
+export const Attestation = Type.Object(
+  {
+    v: Type.Literal(1),
+    requestId: RequestId,
+    statement: Type.String({ minLength: 1, maxLength: 16384, pattern: '^[A-Za-z0-9+/]+={0,2}$' }),
+    signature: Type.String({ minLength: 86, maxLength: 88, pattern: '^[A-Za-z0-9+/]+={0,2}$' }),
+  },
+  { additionalProperties: false },
+);
+export type Attestation = Static<typeof Attestation>;
+
+/** Why an attestation was refused (PROTOCOL.md, "Attestation refusals"). */
+export const ATTESTATION_REFUSALS = [
+  'BAD_STATEMENT',
+  'NONCE_INVALID',
+  'NONCE_EXPIRED',
+  'NONCE_REPLAYED',
+  'BAD_SIGNATURE',
+  'BAD_CSR',
+  'MEASUREMENT_NOT_ALLOWED',
+  'DEVICE_UNCLAIMED',
+  'DEVICE_REVOKED',
+  'RATE_LIMITED',
+] as const;
+export type AttestationRefusal = (typeof ATTESTATION_REFUSALS)[number];
+
+/** devices/{id}/down/attestation-result — QoS 1, service -> device: a certificate, or why not. */
+export const AttestationResult = Type.Union([
+  Type.Object(
+    {
+      v: Type.Literal(1),
+      requestId: RequestId,
+      result: Type.Literal('ISSUED'),
+      /** The device certificate, signed by the tenant's active CA. */
+      certificatePem: Type.String({ maxLength: 8192 }),
+      /** The issuing tenant CA, then the platform root (PEM): what the device presents after its certificate. */
+      chainPem: Type.String({ maxLength: 16384 }),
+      serialNumber: Type.String({ pattern: '^[0-9A-F]{1,64}$' }),
+      notBefore: IsoTime,
+      notAfter: IsoTime,
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      v: Type.Literal(1),
+      requestId: RequestId,
+      result: Type.Literal('REFUSED'),
+      reason: Type.Union(ATTESTATION_REFUSALS.map((r) => Type.Literal(r))),
+      message: Type.String({ maxLength: 500 }),
+    },
+    { additionalProperties: false },
+  ),
+]);
+export type AttestationResult = Static<typeof AttestationResult>;
+
 export const DEVICE_ERROR_CODES = ['BAD_PAYLOAD', 'UNKNOWN_TOPIC', 'FORBIDDEN', 'INTERNAL'] as const;
 export type DeviceErrorCode = (typeof DEVICE_ERROR_CODES)[number];
 
@@ -49,6 +166,6 @@ export type ErrorReply = Static<typeof ErrorReply>;
 export const MAX_PACKET_BYTES = 64 * 1024;
 /** Most topic filters in one SUBSCRIBE. */
 export const MAX_TOPICS_PER_SUBSCRIBE = 8;
-/** Keep-alive the device asks for (s); the broker refuses 0 and caps it at MAX_KEEPALIVE_SECONDS. */
+/** Keep-alive the device asks for (s); the broker refuses 0 and anything above MAX_KEEPALIVE_SECONDS. */
 export const DEFAULT_KEEPALIVE_SECONDS = 60;
 export const MAX_KEEPALIVE_SECONDS = 1200;

@@ -31,6 +31,16 @@ export const Device = defineEntity({
     deviceGroup: p.manyToOne(DeviceGroup).mapToPk().nullable(),
     /** Set by revocation; a revoked device is refused at the broker. */
     revokedAt: p.datetime().nullable(),
+    revocationReason: p.string().length(500).nullable(),
+    /** The newest tenant-issued device certificate (DeviceCertificate), denormalised so health is filterable. */
+    tenantCertificateSerialNumber: p.string().length(64).nullable(),
+    tenantCertificateNotBefore: p.datetime().nullable(),
+    tenantCertificateNotAfter: p.datetime().nullable(),
+    /** notBefore + two thirds of the lifetime: past it the certificate is EXPIRING (due for renewal). */
+    tenantCertificateRenewAfter: p.datetime().nullable(),
+    lastAttestationAt: p.datetime().nullable(),
+    lastAttestationResult: p.string().length(16).$type<'SUCCEEDED' | 'FAILED'>().nullable(),
+    lastAttestationReason: p.string().length(500).nullable(),
     online: p.boolean().default(false),
     lastSeenAt: p.datetime().nullable(),
     connectedSince: p.datetime().nullable(),

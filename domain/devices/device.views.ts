@@ -1,7 +1,9 @@
+import { healthOf } from '../certificates/certificate-health.js';
 import type { DeviceView } from '../views.js';
 import type { DeviceEntity } from './device.entity.js';
 
-export const toDeviceView = (d: DeviceEntity): DeviceView => ({
+/** `now` decides certificate health (EXPIRING, EXPIRED). */
+export const toDeviceView = (d: DeviceEntity, now: Date): DeviceView => ({
   id: d.id,
   tenantId: d.tenant ?? null,
   productId: d.product ?? null,
@@ -27,4 +29,15 @@ export const toDeviceView = (d: DeviceEntity): DeviceView => ({
     issuer: d.certificateIssuer,
     sha256Thumbprint: d.certificateSha256,
   },
+  certificate:
+    d.tenantCertificateSerialNumber && d.tenantCertificateNotBefore && d.tenantCertificateNotAfter
+      ? { serialNumber: d.tenantCertificateSerialNumber, notBefore: d.tenantCertificateNotBefore, notAfter: d.tenantCertificateNotAfter }
+      : null,
+  lastAttestation:
+    d.lastAttestationAt && d.lastAttestationResult
+      ? { at: d.lastAttestationAt, result: d.lastAttestationResult, reason: d.lastAttestationReason ?? null }
+      : null,
+  certificateHealth: healthOf(d, now),
+  revokedAt: d.revokedAt ?? null,
+  revocationReason: d.revocationReason ?? null,
 });

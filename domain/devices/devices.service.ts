@@ -5,8 +5,9 @@ import { authorizePlatform, authorizeTenant } from '../shared/authorize.js';
 import { badInput, notFound } from '../shared/errors.js';
 import { decodeCursor, encodeCursor, pageSize, type Page, type PageRequest } from '../shared/pagination.js';
 import type { ServiceDeps } from '../shared/service-deps.js';
-import { normalizeDeviceId, requireBulkList, requireDeviceId, requireUuid } from '../shared/validation.js';
-import type { DeviceFilter, DeviceResult, DeviceView, ManufactureResult } from '../views.js';
+import { normalizeDeviceId, requireBulkList, requireDeviceId, requireOneOf, requireUuid } from '../shared/validation.js';
+import { healthFilter } from '../certificates/certificate-health.js';
+import { CERTIFICATE_HEALTH, type DeviceFilter, type DeviceResult, type DeviceView, type ManufactureResult } from '../views.js';
 import { assignDevices } from './assign-devices.js';
 import { claimDevices } from './claim-devices.js';
 import { Device, type DeviceEntity } from './device.entity.js';
@@ -48,6 +49,10 @@ export function createDevicesService(deps: ServiceDeps): DevicesService {
       if (filter.productId != null) where.product = requireUuid('productId', filter.productId);
       if (filter.deviceGroupId != null) where.deviceGroup = requireUuid('deviceGroupId', filter.deviceGroupId);
       if (typeof filter.online === 'boolean') where.online = filter.online;
+      const scoped: FilterQuery<DeviceEntity> =
+        filter.certificateHealth != null
+          ? { $and: [where, healthFilter(requireOneOf('certificateHealth', CERTIFICATE_HEALTH, filter.certificateHealth), deps.clock.now())] }
+          : where;
       let after: string | null = null;
       if (page.after != null) {
         after = normalizeDeviceId(decodeCursor(page.after));
@@ -56,11 +61,12 @@ export function createDevicesService(deps: ServiceDeps): DevicesService {
 
       const em = deps.em.fork();
       const [totalCount, rows] = await Promise.all([
-        em.count(Device, where),
+        em.count(Device, scoped),
         // One extra row tells whether another page follows.
-        em.find(Device, after ? { ...where, id: { $gt: after } } : where, { orderBy: { id: 'asc' }, limit: limit + 1 }),
+        em.find(Device, after ? { $and: [scoped, { id: { $gt: after } }] } : scoped, { orderBy: { id: 'asc' }, limit: limit + 1 }),
       ]);
-      const items = rows.slice(0, limit).map(toDeviceView);
+      const now = deps.clock.now();
+      const items = rows.slice(0, limit).map((d) => toDeviceView(d, now));
       const last = items.at(-1);
       return { items, totalCount, hasNextPage: rows.length > limit, endCursor: last ? encodeCursor(last.id) : null };
     },
@@ -70,7 +76,7 @@ export function createDevicesService(deps: ServiceDeps): DevicesService {
       const id = requireDeviceId('deviceId', deviceId);
       const device = await deps.em.fork().findOne(Device, { id, tenant: user.tenantId });
       if (!device) throw notFound('Device', id);
-      return toDeviceView(device);
+      return toDeviceView(device, deps.clock.now());
     },
   };
 }

@@ -11,6 +11,7 @@ import { notFound } from '../shared/errors.js';
 import type { ServiceDeps } from '../shared/service-deps.js';
 import { normalizeDeviceId } from '../shared/validation.js';
 import type { Admission, ConnectionInfo, DeviceStatusReport } from '../views.js';
+import { DeviceCertificate } from '../certificates/device-certificate.entity.js';
 import { Device, type DeviceEntity } from './device.entity.js';
 
 const RESET_BATCH = 500;
@@ -49,9 +50,18 @@ export function createPresenceService(deps: ServiceDeps): PresenceService {
       const device = await deps.em.fork().findOne(Device, { id }, { fields: ['id', 'tenant', 'revokedAt', 'certificateSha256'] });
       if (!device) return { admitted: false, reason: 'UNREGISTERED' };
       if (device.revokedAt) return { admitted: false, reason: 'REVOKED' };
-      // Only the certificate issued at manufacture is accepted: another certificate for the same key (say, from a
-      // compromised CA) is refused even if it verifies.
-      if (device.certificateSha256 !== certificateSha256.toUpperCase()) return { admitted: false, reason: 'CERTIFICATE_MISMATCH' };
+      // Only certificates the service issued are accepted: the identity certificate made at manufacture, or an
+      // unexpired, unrevoked certificate its tenant CA issued after an attestation. Another certificate for the
+      // same device (say, from a compromised CA) is refused even if it verifies.
+      const thumbprint = certificateSha256.toUpperCase();
+      if (device.certificateSha256 === thumbprint) return { admitted: true, tenantId: device.tenant ?? null };
+      const issued = await deps.em.fork().count(DeviceCertificate, {
+        sha256Thumbprint: thumbprint,
+        device: id,
+        status: { $in: ['ACTIVE', 'SUPERSEDED'] },
+        notAfter: { $gt: deps.clock.now() },
+      });
+      if (issued === 0) return { admitted: false, reason: 'CERTIFICATE_MISMATCH' };
       return { admitted: true, tenantId: device.tenant ?? null };
     },
 

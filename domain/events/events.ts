@@ -15,5 +15,26 @@ export interface DeviceStatusChanged {
   readonly deviceGroupId: string | null;
 }
 
-export type DomainEvent = DeviceStatusChanged;
+export type CertificateEventKind = 'ISSUED' | 'RENEWED' | 'RENEWAL_FAILED' | 'ATTESTATION_FAILED' | 'REVOKED' | 'RESTORED';
+
+/**
+ * Something happened to a device's certificate. RENEWED/RENEWAL_FAILED when the device already held a certificate,
+ * ISSUED/ATTESTATION_FAILED when it did not. REVOKED also tells every broker node to cut the device's connection.
+ */
+export interface CertificateChanged {
+  readonly type: 'CertificateChanged';
+  readonly kind: CertificateEventKind;
+  readonly tenantId: string | null;
+  readonly deviceId: string;
+  /** The certificate issued (ISSUED, RENEWED); null otherwise. */
+  readonly serialNumber: string | null;
+  readonly notAfter: string | null;
+  /** Refusal reason or revocation reason; null otherwise. */
+  readonly reason: string | null;
+  readonly at: string; // ISO-8601
+  readonly productId: string | null;
+  readonly deviceGroupId: string | null;
+}
+
+export type DomainEvent = DeviceStatusChanged | CertificateChanged;
 export type DomainEventType = DomainEvent['type'];

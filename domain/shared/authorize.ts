@@ -11,10 +11,13 @@ export const TENANT_PERMISSIONS = {
   'product.write': 'Contributor',
   'device.claim': 'Contributor',
   'device.assign': 'Contributor',
+  'device.revoke': 'Administrator',
+  'ca.manage': 'Administrator',
+  'image.allow': 'Administrator',
 } as const satisfies Record<string, Role>;
 
 export type TenantPermission = keyof typeof TENANT_PERMISSIONS;
-export type PlatformPermission = 'tenant.create' | 'device.register';
+export type PlatformPermission = 'tenant.create' | 'device.register' | 'os.register' | 'ca.sweep';
 
 const RANK: Record<Role, number> = { Reader: 0, Contributor: 1, Administrator: 2 };
 

@@ -14,4 +14,27 @@ export interface ServiceDeps {
   readonly log: Logger;
   /** The platform operator's bearer token. Never logged. */
   readonly platformAdminKey: string;
+  readonly certificates: CertificatePolicy;
 }
+
+/** Certificate brokering settings (app/config.ts reads them from the environment). */
+export interface CertificatePolicy {
+  /** Lifetime of a device certificate. @default 86400 (24 h, as Azure Sphere) */
+  readonly deviceCertificateLifetimeSeconds: number;
+  /** How long an attestation nonce stays usable. @default 60 */
+  readonly nonceTtlSeconds: number;
+  /** A successor tenant CA is made this long before the active one expires. @default 90 days */
+  readonly caRotationLeadSeconds: number;
+  /** ...and becomes active this long after it is made (automatic rotation only). @default 45 days */
+  readonly caActivationDelaySeconds: number;
+  /** OS releases the platform knows from the start (registered idempotently at start-up). @default ['24.10'] */
+  readonly knownOsReleases: readonly string[];
+}
+
+export const DEFAULT_CERTIFICATE_POLICY: CertificatePolicy = Object.freeze({
+  deviceCertificateLifetimeSeconds: 86_400,
+  nonceTtlSeconds: 60,
+  caRotationLeadSeconds: 90 * 86_400,
+  caActivationDelaySeconds: 45 * 86_400,
+  knownOsReleases: Object.freeze(['24.10']),
+});

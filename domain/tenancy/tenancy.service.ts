@@ -12,6 +12,7 @@ import { ApiKey } from './api-key.entity.js';
 import { hashToken, keyIdOfToken, newApiKeyToken, secretsEqual, tokenMatchesHash } from './api-key-token.js';
 import { toApiKeyView, toTenantView } from './tenancy.views.js';
 import { Tenant } from './tenant.entity.js';
+import { tenantCaRow } from '../certificates/tenant-cas.js';
 
 export const FIRST_ADMIN_KEY_NAME = 'Initial administrator key';
 
@@ -56,6 +57,7 @@ export function createTenancyService(deps: ServiceDeps): TenancyService {
             caSerialNumber: ca.serialNumber,
             createdAt: deps.clock.now(),
           });
+          tenantCaRow(tem, tenantId, ca, tenant.createdAt, tenant.createdAt);
           const adminKey = addApiKey(tem, tenantId, FIRST_ADMIN_KEY_NAME, 'Administrator');
           await tem.flush();
           log.info({ tenantId, apiKeyId: adminKey.apiKey.id }, 'tenant created');

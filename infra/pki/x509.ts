@@ -159,6 +159,7 @@ export function certificateFacts(pem: string): CertificateFacts {
     subject: certificate.subject,
     issuer: certificate.issuer,
     sha256Thumbprint: sha256Hex(certificate.rawData),
+    sha1Thumbprint: createHash('sha1').update(Buffer.from(certificate.rawData)).digest('hex').toUpperCase(),
   };
 }
 

@@ -11,11 +11,16 @@ export interface RouteContext {
   readonly requestId: string;
   /** Bound to requestId. */
   readonly log: Logger;
+  /** Named groups of the route's pattern (empty for exact paths). */
+  readonly params: Readonly<Record<string, string>>;
 }
 
 export interface HttpRoute {
-  /** Exact path, e.g. `/healthz` (the query string is not part of it). */
-  readonly path: string;
+  /**
+   * Exact path, e.g. `/healthz` (the query string is not part of it), or a pattern anchored at both ends whose
+   * named groups become ctx.params, e.g. /^\/tenants\/(?<tenantId>[^/]+)\/crl$/.
+   */
+  readonly path: string | RegExp;
   /** Upper-case methods this route answers; others get 405 with an Allow header. */
   readonly methods: readonly string[];
   handle(req: IncomingMessage, res: ServerResponse, ctx: RouteContext): Promise<void>;
@@ -44,20 +49,36 @@ function pathOf(url: string | undefined): string {
 /** A node `request` listener over the table. A route that throws answers 500 without detail (and is logged). */
 export function createRouter(routes: readonly HttpRoute[], log: Logger): (req: IncomingMessage, res: ServerResponse) => void {
   const byPath = new Map<string, HttpRoute>();
+  const patterns: Array<HttpRoute & { readonly path: RegExp }> = [];
   for (const route of routes) {
-    if (byPath.has(route.path)) throw new Error(`two HTTP routes for ${route.path}`);
-    byPath.set(route.path, route);
+    const { path } = route;
+    if (path instanceof RegExp) {
+      patterns.push({ ...route, path });
+      continue;
+    }
+    if (byPath.has(path)) throw new Error(`two HTTP routes for ${path}`);
+    byPath.set(path, route);
   }
+  const match = (path: string): { route: HttpRoute; params: Record<string, string> } | null => {
+    const exact = byPath.get(path);
+    if (exact) return { route: exact, params: {} };
+    for (const route of patterns) {
+      const m = route.path.exec(path);
+      if (m) return { route, params: { ...m.groups } };
+    }
+    return null;
+  };
   return (req, res) => {
     const requestId = randomUUID();
     res.setHeader('x-request-id', requestId);
-    const route = byPath.get(pathOf(req.url));
-    if (!route) return sendJson(res, 404, { error: 'Not found' });
+    const found = match(pathOf(req.url));
+    if (!found) return sendJson(res, 404, { error: 'Not found' });
+    const { route, params } = found;
     const method = (req.method ?? 'GET').toUpperCase();
     if (!route.methods.includes(method)) return sendJson(res, 405, { error: 'Method not allowed' }, { allow: route.methods.join(', ') });
-    const ctx: RouteContext = { requestId, log: log.child({ requestId }) };
+    const ctx: RouteContext = { requestId, log: log.child({ requestId }), params };
     route.handle(req, res, ctx).catch((e: unknown) => {
-      ctx.log.error({ err: e instanceof Error ? { name: e.name, message: e.message, stack: e.stack } : String(e), path: route.path }, 'HTTP route failed');
+      ctx.log.error({ err: e instanceof Error ? { name: e.name, message: e.message, stack: e.stack } : String(e), path: String(route.path) }, 'HTTP route failed');
       if (!res.headersSent) sendJson(res, 500, { error: 'Internal server error' });
       else res.destroy();
     });

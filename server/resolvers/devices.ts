@@ -52,7 +52,12 @@ export const devicesResolvers = {
       services.devices
         .listDevices(
           actor,
-          { productId: filter?.productId ?? null, deviceGroupId: filter?.deviceGroupId ?? null, online: filter?.online ?? null },
+          {
+            productId: filter?.productId ?? null,
+            deviceGroupId: filter?.deviceGroupId ?? null,
+            online: filter?.online ?? null,
+            certificateHealth: filter?.certificateHealth ?? null,
+          },
           { first: first ?? null, after: after ?? null },
         )
         .then(toConnection),

@@ -1,5 +1,6 @@
 /** Every resolver, by area (one file per SDL area), merged into the map the executable schema needs. */
 import type { Resolvers } from '../generated/graphql.js';
+import { certificatesResolvers } from './certificates.js';
 import { commonResolvers } from './common.js';
 import { devicesResolvers } from './devices.js';
 import { productsResolvers } from './products.js';
@@ -8,13 +9,15 @@ import { tenancyResolvers } from './tenancy.js';
 
 export const resolvers: Resolvers = {
   DateTime: DateTimeScalar,
-  Query: { ...commonResolvers.Query, ...tenancyResolvers.Query, ...productsResolvers.Query, ...devicesResolvers.Query },
-  Mutation: { ...commonResolvers.Mutation, ...tenancyResolvers.Mutation, ...productsResolvers.Mutation, ...devicesResolvers.Mutation },
-  Subscription: { ...commonResolvers.Subscription, ...devicesResolvers.Subscription },
+  Query: { ...commonResolvers.Query, ...tenancyResolvers.Query, ...productsResolvers.Query, ...devicesResolvers.Query, ...certificatesResolvers.Query },
+  Mutation: { ...commonResolvers.Mutation, ...tenancyResolvers.Mutation, ...productsResolvers.Mutation, ...devicesResolvers.Mutation, ...certificatesResolvers.Mutation },
+  Subscription: { ...commonResolvers.Subscription, ...devicesResolvers.Subscription, ...certificatesResolvers.Subscription },
   Tenant: tenancyResolvers.Tenant,
   Product: productsResolvers.Product,
   DeviceGroup: productsResolvers.DeviceGroup,
   Device: devicesResolvers.Device,
   DeviceStatus: devicesResolvers.DeviceStatus,
   DeviceStatusEvent: devicesResolvers.DeviceStatusEvent,
+  TenantCaCertificate: certificatesResolvers.TenantCaCertificate,
+  CertificateEvent: certificatesResolvers.CertificateEvent,
 };

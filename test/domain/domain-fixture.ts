@@ -8,6 +8,7 @@ import type { DomainEvent } from '../../domain/events/events.js';
 import type { Services } from '../../domain/services.js';
 import type { Actor, Role } from '../../domain/shared/actor.js';
 import { silentLogger } from '../../domain/shared/logger.js';
+import { DEFAULT_CERTIFICATE_POLICY, type CertificatePolicy } from '../../domain/shared/service-deps.js';
 import { MemoryEventBus } from '../../infra/events/memory-event-bus.js';
 import { openTestDatabase, type TestDatabase, type TestDatabaseKind } from '../db.js';
 import { FakeClock } from '../fakes/fake-clock.js';
@@ -27,14 +28,22 @@ export interface DomainFixture {
   dispose(): Promise<void>;
 }
 
-export async function openDomainFixture(kind: TestDatabaseKind): Promise<DomainFixture> {
+export async function openDomainFixture(kind: TestDatabaseKind, certificates: Partial<CertificatePolicy> = {}): Promise<DomainFixture> {
   const db = await openTestDatabase(kind);
   const clock = new FakeClock();
   const pki = new FakePki(() => clock.now());
   const bus = new MemoryEventBus();
   const events: DomainEvent[] = [];
   bus.subscribe((e) => events.push(e));
-  const services = createServices({ em: db.orm.em, bus, clock, pki, log: silentLogger, platformAdminKey: PLATFORM_KEY });
+  const services = createServices({
+    em: db.orm.em,
+    bus,
+    clock,
+    pki,
+    log: silentLogger,
+    platformAdminKey: PLATFORM_KEY,
+    certificates: { ...DEFAULT_CERTIFICATE_POLICY, ...certificates },
+  });
   return {
     db,
     services,

@@ -15,7 +15,7 @@ describe.each(TEST_DATABASES)('presence on %s', (kind) => {
   });
 
   const eventsOf = (deviceId: string): Array<Pick<DeviceStatusChanged, 'online' | 'connectionSeq'>> =>
-    fx.events.filter((e) => e.deviceId === deviceId).map((e) => ({ online: e.online, connectionSeq: e.connectionSeq }));
+    fx.events.filter((e): e is DeviceStatusChanged => e.type === 'DeviceStatusChanged' && e.deviceId === deviceId).map((e) => ({ online: e.online, connectionSeq: e.connectionSeq }));
 
   /** A device claimed by a fresh tenant and assigned to its product's first group. */
   async function claimedDevice() {
@@ -74,7 +74,7 @@ describe.each(TEST_DATABASES)('presence on %s', (kind) => {
       // Persist first, then publish: a subscriber that reads the device as soon as it hears sees the new state.
       const readsOnEvent: Array<{ announced: boolean; read: Promise<DeviceView> }> = [];
       const off = fx.bus.subscribe((e) => {
-        if (e.deviceId === id) readsOnEvent.push({ announced: e.online, read: fx.services.devices.getDevice(t.admin, id) });
+        if (e.type === 'DeviceStatusChanged' && e.deviceId === id) readsOnEvent.push({ announced: e.online, read: fx.services.devices.getDevice(t.admin, id) });
       });
       const { connectionSeq } = await fx.services.presence.connected(id, { remoteAddress: '10.0.0.7', brokerNodeId: 'node-a' });
       expect(connectionSeq).toBe(1);
