@@ -30,6 +30,11 @@ device-agent run --identity PATH [options]
   --identity PATH    an identity file, or a directory whose *.json identity files all run
   --broker URL       the Spheregate MQTT broker (default ${DEFAULT_BROKER_URL})
   --ca FILE          use these trust anchors instead of the ones in the identity files
+  --no-attest        do not attest (by default each device attests once online, keeps the certificate its
+                     tenant CA issues in <deviceId>.certificate.json beside its identity file, and renews it
+                     at 60-80 % of its lifetime)
+  --connect-with identity|tenant-certificate
+                     the certificate presented to the broker (default identity; tenant-certificate once held)
 
   -h, --help         show this help
 `;
@@ -45,7 +50,14 @@ export type Command =
       readonly adminKey: string | null;
       readonly caFile: string;
     }
-  | { readonly kind: 'run'; readonly identityPath: string; readonly brokerUrl: string; readonly caFile: string | null };
+  | {
+      readonly kind: 'run';
+      readonly identityPath: string;
+      readonly brokerUrl: string;
+      readonly caFile: string | null;
+      readonly attest: boolean;
+      readonly connectWith: 'identity' | 'tenant-certificate';
+    };
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -91,9 +103,15 @@ function parseRun(args: string[]): Command {
     identity: { type: 'string' },
     broker: { type: 'string' },
     ca: { type: 'string' },
+    'no-attest': { type: 'boolean' },
+    'connect-with': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values['help'] === true) return { kind: 'help' };
+  const connectWith = optionalString(values['connect-with']) ?? 'identity';
+  if (connectWith !== 'identity' && connectWith !== 'tenant-certificate') {
+    throw new UsageError(`--connect-with: expected "identity" or "tenant-certificate", got "${connectWith}"`);
+  }
   const brokerUrl = optionalString(values['broker']) ?? DEFAULT_BROKER_URL;
   requireUrl(brokerUrl, '--broker', ['mqtts:']);
   return {
@@ -101,6 +119,8 @@ function parseRun(args: string[]): Command {
     identityPath: requireString(values['identity'], '--identity'),
     brokerUrl,
     caFile: optionalString(values['ca']) ?? null,
+    attest: values['no-attest'] !== true,
+    connectWith,
   };
 }
 

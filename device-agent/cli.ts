@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ADMIN_KEY_ENV, DEFAULT_ADMIN_KEY_FILE, USAGE, UsageError, parseCommand, type Command } from './cli-args.js';
 import { EmulatedDevice, type DeviceLog } from './emulated-device.js';
+import { CERTIFICATE_FILE_SUFFIX, FileCertificateStore } from './certificate-store.js';
 import { loadIdentity, readIdentityFile, type IdentityFile } from './identity.js';
 import { ManufactureError, manufacture } from './manufacture.js';
 
@@ -73,11 +74,19 @@ async function runDevices(command: Extract<Command, { kind: 'run' }>, io: CliIo)
   const identities = await readIdentities(command.identityPath);
   const log = lineLog(io);
   const devices: EmulatedDevice[] = [];
-  for (const identity of identities) {
+  for (const { path, identity } of identities) {
     const effective: IdentityFile = caOverride === null ? identity : { ...identity, trustAnchorsPem: caOverride };
     // Fails early, naming the file's fault, instead of as an opaque TLS error later.
     await loadIdentity(effective);
-    devices.push(new EmulatedDevice({ identity: effective, brokerUrl: command.brokerUrl, log }));
+    devices.push(
+      new EmulatedDevice({
+        identity: effective,
+        brokerUrl: command.brokerUrl,
+        log,
+        connectWith: command.connectWith,
+        ...(command.attest ? { attestation: { store: FileCertificateStore.besideIdentity(path) } } : {}),
+      }),
+    );
   }
   io.err(`running ${devices.length} device(s) against ${command.brokerUrl}; Ctrl-C to stop`);
   for (const device of devices) device.start();
@@ -87,13 +96,14 @@ async function runDevices(command: Extract<Command, { kind: 'run' }>, io: CliIo)
   return 0;
 }
 
-async function readIdentities(path: string): Promise<IdentityFile[]> {
+async function readIdentities(path: string): Promise<Array<{ path: string; identity: IdentityFile }>> {
   const info = await stat(path).catch(() => null);
   if (info === null) throw new Error(`--identity: ${path} does not exist`);
-  if (!info.isDirectory()) return [await readIdentityFile(path)];
-  const files = (await readdir(path)).filter((name) => name.endsWith('.json')).sort();
+  if (!info.isDirectory()) return [{ path, identity: await readIdentityFile(path) }];
+  // <id>.certificate.json files beside the identities are the devices' certificate stores, not identities.
+  const files = (await readdir(path)).filter((name) => name.endsWith('.json') && !name.endsWith(CERTIFICATE_FILE_SUFFIX)).sort();
   if (files.length === 0) throw new Error(`--identity: no *.json identity files in ${path}`);
-  return Promise.all(files.map((name) => readIdentityFile(join(path, name))));
+  return Promise.all(files.map(async (name) => ({ path: join(path, name), identity: await readIdentityFile(join(path, name)) })));
 }
 
 async function readAdminKeyFile(): Promise<string> {

@@ -10,13 +10,17 @@
  * mqtt.js's own reconnect is off: the device reconnects itself with a replaceable backoff policy (full jitter by
  * default), reset after each successful connection, so a fleet does not reconnect in lock step after an outage.
  */
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import { decode, encode } from '../contract/mqtt/codec.js';
-import { DEFAULT_KEEPALIVE_SECONDS, type ErrorReply, type StatusReport } from '../contract/mqtt/messages.js';
+import { DEFAULT_KEEPALIVE_SECONDS, type AttestationResult, type Challenge, type ErrorReply, type StatusReport } from '../contract/mqtt/messages.js';
 import { downFilter, parseTopic, upTopic } from '../contract/mqtt/topics.js';
+import { prepareAttestation } from './attestation.js';
 import { toBackoffPolicy, type BackoffPolicy, type FullJitterOptions } from './backoff.js';
-import { parseIdentityFile, tlsIdentity, type IdentityFile } from './identity.js';
+import type { CertificateStore, StoredCertificate } from './certificate-store.js';
+import { loadIdentity, parseIdentityFile, tlsIdentity, type IdentityFile, type LoadedIdentity } from './identity.js';
+import { renewalDelayMs, renewalOverdue } from './renewal-schedule.js';
 
 export const DEVICE_STATES = ['idle', 'connecting', 'online', 'backoff', 'stopped'] as const;
 export type DeviceStateName = (typeof DEVICE_STATES)[number];
@@ -51,7 +55,42 @@ export interface EmulatedDeviceOptions {
   /** Give up on a connection attempt (TCP + TLS + CONNACK) after this long. @default 10000 */
   readonly connectTimeoutMs?: number;
   readonly log?: DeviceLog;
+  /**
+   * Remote attestation and certificate renewal. With it the device attests once online when it holds no
+   * certificate (or one past its renewal point), then renews at a random point between 60 % and 80 % of each
+   * certificate's lifetime; refusals and timeouts are retried with backoff.
+   */
+  readonly attestation?: AttestationOptions;
+  /**
+   * Which certificate to present to the broker: the identity certificate (default), or the tenant-issued device
+   * certificate once the device holds a valid one (it then sends that certificate's chain too).
+   */
+  readonly connectWith?: 'identity' | 'tenant-certificate';
 }
+
+export interface AttestationOptions {
+  readonly store: CertificateStore;
+  /** @default true */
+  readonly enabled?: boolean;
+  /** Uniform in [0, 1): spreads renewals. @default Math.random */
+  readonly random?: () => number;
+  /** How long to wait for each reply of the service. @default 10000 */
+  readonly replyTimeoutMs?: number;
+  /** Waits between failed renewals. @default { baseMs: 1000, capMs: 300000 } */
+  readonly retry?: BackoffPolicy | FullJitterOptions;
+}
+
+export interface CertificateInfo {
+  readonly serialNumber: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  /** The device held an unexpired certificate before this one. */
+  readonly renewal: boolean;
+}
+
+export type RenewalOutcome =
+  | ({ readonly ok: true } & CertificateInfo)
+  | { readonly ok: false; readonly reason: string; readonly message: string };
 
 export interface StateChange {
   readonly state: DeviceStateName;
@@ -71,6 +110,16 @@ export interface EmulatedDeviceEvents {
   /** Any message on the device's down topics, raw. */
   message: [topic: string, payload: Buffer];
   state: [StateChange];
+  /** A certificate from the tenant CA was received and stored. */
+  certificate: [CertificateInfo];
+  /** An attestation or renewal did not give a certificate (refused by the service, or no answer in time). */
+  'certificate-refused': [{ readonly reason: string; readonly message: string; readonly renewal: boolean }];
+}
+
+interface PendingReply {
+  readonly expects: 'challenge' | 'attestation-result';
+  resolve(reply: Challenge | AttestationResult): void;
+  reject(e: Error): void;
 }
 
 type State =
@@ -93,12 +142,21 @@ export class EmulatedDevice extends EventEmitter<EmulatedDeviceEvents> {
   private bootedAt: number | null = null;
   /** Why the connection in progress ended, as told by mqtt.js's 'error' before its 'close'. */
   private lastError: string | undefined;
+  private loadedIdentity: Promise<LoadedIdentity> | null = null;
+  /** The tenant certificate held, as last loaded from or saved to the store. */
+  private heldCertificate: StoredCertificate | null = null;
+  private readonly pending = new Map<string, PendingReply>();
+  private renewalTimer: NodeJS.Timeout | null = null;
+  private renewalAttempt = 0;
+  private renewing: Promise<RenewalOutcome> | null = null;
+  private readonly retry: BackoffPolicy;
 
   constructor(private readonly options: EmulatedDeviceOptions) {
     super();
     this.identity = parseIdentityFile(options.identity);
     this.deviceId = this.identity.deviceId;
     this.backoff = toBackoffPolicy(options.backoff);
+    this.retry = toBackoffPolicy(options.attestation?.retry ?? { baseMs: 1000, capMs: 300_000 });
     this.log = options.log ?? silentLog;
     const url = new URL(options.brokerUrl);
     if (url.protocol !== 'mqtts:') throw new TypeError(`brokerUrl must be mqtts://host:port (mutual TLS), got ${url.protocol}//`);
@@ -117,6 +175,7 @@ export class EmulatedDevice extends EventEmitter<EmulatedDeviceEvents> {
 
   /** Disconnects (DISCONNECT first, so the broker sends no will), cancels any retry, and resolves once closed. */
   async stop(): Promise<void> {
+    this.cancelRenewal();
     const previous = this.current;
     if (previous.name === 'stopped' || previous.name === 'idle') {
       this.transition({ name: 'stopped' }, 0);
@@ -131,6 +190,23 @@ export class EmulatedDevice extends EventEmitter<EmulatedDeviceEvents> {
   /** Publishes the status report again (it is also sent on every connect). */
   async reportStatus(): Promise<void> {
     await this.sendStatus(this.onlineClient());
+  }
+
+  /** The tenant certificate the device holds (null before its first successful attestation). */
+  async certificate(): Promise<StoredCertificate | null> {
+    this.heldCertificate ??= (await this.options.attestation?.store.load()) ?? null;
+    return this.heldCertificate;
+  }
+
+  /**
+   * Attests now over the current connection: challenge-request -> challenge -> attestation -> attestation-result.
+   * Stores the certificate and plans the next renewal on success; emits 'certificate' or 'certificate-refused'.
+   */
+  renewCertificate(): Promise<RenewalOutcome> {
+    this.renewing ??= this.attest().finally(() => {
+      this.renewing = null;
+    });
+    return this.renewing;
   }
 
   /** For tests that need a device to misbehave: any topic, any bytes. Resolves when the broker acknowledges (QoS > 0). */
@@ -157,8 +233,7 @@ export class EmulatedDevice extends EventEmitter<EmulatedDeviceEvents> {
       connectTimeout: this.options.connectTimeoutMs ?? 10_000,
       // Every connect subscribes afresh (clean session), so mqtt.js need not replay subscriptions.
       resubscribe: false,
-      key: tls.key,
-      cert: tls.cert,
+      ...this.clientCertificate(tls),
       ca: tls.ca,
       rejectUnauthorized: true,
     };
@@ -189,11 +264,162 @@ export class EmulatedDevice extends EventEmitter<EmulatedDeviceEvents> {
     if (this.current.name !== 'connecting' || this.current.client !== client) return;
     this.transition({ name: 'online', client, since: new Date() }, 0);
     this.emit('online');
+    if (this.options.attestation && this.options.attestation.enabled !== false) void this.planRenewal();
+  }
+
+  /** The identity certificate, or the tenant certificate and its chain when asked for and valid. */
+  private clientCertificate(identity: { key: string; cert: string }): { key: string; cert: string } {
+    const held = this.heldCertificate;
+    if (this.options.connectWith === 'tenant-certificate' && held && Date.parse(held.notAfter) > Date.now()) {
+      return { key: held.keyPem, cert: `${held.certificatePem.trimEnd()}\n${held.chainPem}` };
+    }
+    return identity;
+  }
+
+  private async planRenewal(attemptDelayMs?: number): Promise<void> {
+    this.cancelRenewal();
+    const held = await this.certificate();
+    const validity = held ? { notBefore: new Date(held.notBefore), notAfter: new Date(held.notAfter) } : null;
+    const delayMs =
+      attemptDelayMs ?? (renewalOverdue(validity, new Date()) ? 0 : renewalDelayMs(validity, new Date(), this.options.attestation?.random));
+    if (this.current.name !== 'online') return;
+    this.renewalTimer = setTimeout(() => {
+      this.renewalTimer = null;
+      void this.renewCertificate();
+    }, delayMs);
+    this.renewalTimer.unref();
+    this.log.debug({ deviceId: this.deviceId, inMs: delayMs }, 'certificate renewal planned');
+  }
+
+  private cancelRenewal(): void {
+    if (this.renewalTimer) clearTimeout(this.renewalTimer);
+    this.renewalTimer = null;
+  }
+
+  private async attest(): Promise<RenewalOutcome> {
+    const options = this.options.attestation;
+    if (!options) throw new Error('attestation is not configured for this device');
+    const held = await this.certificate();
+    const renewal = held !== null && Date.parse(held.notAfter) > Date.now();
+    const outcome = await this.exchange(options).catch((e: unknown) => ({
+      ok: false as const,
+      reason: 'NO_ANSWER',
+      message: e instanceof Error ? e.message : String(e),
+    }));
+    if (outcome.ok) {
+      const certificate = { ...outcome.stored };
+      await options.store.save(certificate);
+      this.heldCertificate = certificate;
+      this.renewalAttempt = 0;
+      const info: CertificateInfo = {
+        serialNumber: certificate.serialNumber,
+        notBefore: new Date(certificate.notBefore),
+        notAfter: new Date(certificate.notAfter),
+        renewal,
+      };
+      this.log.info({ deviceId: this.deviceId, serialNumber: info.serialNumber, notAfter: certificate.notAfter, renewal }, 'device certificate received');
+      this.emit('certificate', info);
+      if (this.current.name === 'online' && options.enabled !== false) void this.planRenewal();
+      return { ok: true, ...info };
+    }
+    this.log.warn({ deviceId: this.deviceId, reason: outcome.reason, message: outcome.message, renewal }, 'attestation failed');
+    this.emit('certificate-refused', { reason: outcome.reason, message: outcome.message, renewal });
+    // Retry with backoff while online; a reconnect plans afresh.
+    if (this.current.name === 'online' && options.enabled !== false) void this.planRenewal(this.retry.delayMs(this.renewalAttempt++));
+    return { ok: false, reason: outcome.reason, message: outcome.message };
+  }
+
+  private async exchange(options: AttestationOptions): Promise<{ ok: true; stored: StoredCertificate } | { ok: false; reason: string; message: string }> {
+    const client = this.onlineClient();
+    const timeoutMs = options.replyTimeoutMs ?? 10_000;
+    const identity = await (this.loadedIdentity ??= loadIdentity(this.identity));
+    const challengeId = newRequestId();
+    const first = await this.request(client, 'challenge-request', challengeId, encode('challenge-request', { v: 1, requestId: challengeId }), 'challenge', timeoutMs);
+    if ('result' in first) {
+      return first.result === 'REFUSED' ? { ok: false, reason: first.reason, message: first.message } : { ok: false, reason: 'UNEXPECTED', message: 'a certificate arrived without an attestation' };
+    }
+    const prepared = await prepareAttestation({
+      deviceId: this.deviceId,
+      requestId: newRequestId(),
+      nonce: first.nonce,
+      measurements: this.measurements(),
+      sign: (data) => identity.sign(data),
+    });
+    const result = await this.request(
+      client,
+      'attestation',
+      prepared.message.requestId,
+      encode('attestation', prepared.message),
+      'attestation-result',
+      timeoutMs,
+    );
+    if (!('result' in result)) return { ok: false, reason: 'UNEXPECTED', message: 'a challenge arrived where a result was expected' };
+    if (result.result === 'REFUSED') return { ok: false, reason: result.reason, message: result.message };
+    return {
+      ok: true,
+      stored: {
+        certificatePem: result.certificatePem,
+        chainPem: result.chainPem,
+        keyPem: prepared.operationalKeyPem,
+        serialNumber: result.serialNumber,
+        notBefore: result.notBefore,
+        notAfter: result.notAfter,
+      },
+    };
+  }
+
+  private measurements(): { osVersion: string; images: Array<{ componentId: string; imageId: string; sha256: string }> } {
+    return {
+      osVersion: this.options.osVersion ?? '24.10',
+      images: (this.options.installedImages ?? []).flatMap((i) =>
+        i.sha256 ? [{ componentId: i.componentId, imageId: i.imageId, sha256: i.sha256.toLowerCase() }] : [],
+      ),
+    };
+  }
+
+  /** Publishes a request and waits for the reply carrying its requestId (or a timeout). */
+  private request(
+    client: MqttClient,
+    message: 'challenge-request' | 'attestation',
+    requestId: string,
+    body: Buffer,
+    expects: PendingReply['expects'],
+    timeoutMs: number,
+  ): Promise<Challenge | AttestationResult> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(requestId);
+        reject(new Error(`no ${expects} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const fail = (e: Error): void => {
+        clearTimeout(timer);
+        reject(e);
+      };
+      this.pending.set(requestId, {
+        expects,
+        resolve: (reply: Challenge | AttestationResult) => {
+          clearTimeout(timer);
+          resolve(reply);
+        },
+        reject: fail,
+      });
+      client.publishAsync(upTopic(this.deviceId, message), body, { qos: 1 }).catch((e: unknown) => {
+        this.pending.delete(requestId);
+        fail(e instanceof Error ? e : new Error(String(e)));
+      });
+    });
   }
 
   private onClosed(client: MqttClient): void {
     // Fail whatever still waits on this connection (publishRaw, subscribeRaw): it will never be acknowledged.
     client.end(true);
+    if (this.isCurrent(client)) {
+      this.cancelRenewal();
+      for (const [id, waiter] of this.pending) {
+        this.pending.delete(id);
+        waiter.reject(new Error('connection closed'));
+      }
+    }
     const state = this.current;
     if (!this.isCurrent(client) || (state.name !== 'connecting' && state.name !== 'online')) return;
     // A connection that got online resets the backoff: the next wait is attempt 0 again.
@@ -208,6 +434,10 @@ export class EmulatedDevice extends EventEmitter<EmulatedDeviceEvents> {
     this.emit('message', topic, payload);
     const parsed = parseTopic(topic);
     if (parsed.kind !== 'down' || parsed.deviceId !== this.deviceId) return;
+    if (parsed.message === 'challenge' || parsed.message === 'attestation-result') {
+      this.onReply(parsed.message, payload);
+      return;
+    }
     if (parsed.message === 'error') {
       const decoded = decode('error', payload);
       if (decoded.ok) {
@@ -217,6 +447,18 @@ export class EmulatedDevice extends EventEmitter<EmulatedDeviceEvents> {
         this.log.warn({ deviceId: this.deviceId, error: decoded.error }, 'unreadable error reply');
       }
     }
+  }
+
+  private onReply(message: 'challenge' | 'attestation-result', payload: Buffer): void {
+    const decoded = message === 'challenge' ? decode('challenge', payload) : decode('attestation-result', payload);
+    if (!decoded.ok) {
+      this.log.warn({ deviceId: this.deviceId, message, error: decoded.error }, 'unreadable reply');
+      return;
+    }
+    const waiter = this.pending.get(decoded.value.requestId);
+    if (!waiter) return;
+    this.pending.delete(decoded.value.requestId);
+    waiter.resolve(decoded.value);
   }
 
   private async sendStatus(client: MqttClient): Promise<void> {
@@ -258,6 +500,8 @@ function subscribeForCodes(client: MqttClient, filter: string, qos: QoS): Promis
     });
   });
 }
+
+const newRequestId = (): string => randomBytes(9).toString('base64url');
 
 async function endClient(client: MqttClient): Promise<void> {
   if (client.disconnected) {

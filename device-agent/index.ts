@@ -10,7 +10,13 @@ export {
   type InstalledImage,
   type QoS,
   type StateChange,
+  type AttestationOptions,
+  type CertificateInfo,
+  type RenewalOutcome,
 } from './emulated-device.js';
+export { FileCertificateStore, MemoryCertificateStore, type CertificateStore, type StoredCertificate } from './certificate-store.js';
+export { renewalDelayMs, renewalOverdue, RENEW_FROM, RENEW_UNTIL } from './renewal-schedule.js';
+export { prepareAttestation, type Measurements } from './attestation.js';
 export {
   IDENTITY_FILE_VERSION,
   IdentityFileError,

@@ -123,7 +123,10 @@ export interface CertificatesService {
   rotateTenantCa(actor: Actor | null): Promise<TenantCaView>;
   /** Reader+. PEM certificate with CN = code, signed by the active tenant CA. Code: 1..64 of [A-Za-z0-9-]. */
   proofOfPossessionCertificate(actor: Actor | null, verificationCode: string): Promise<string>;
-  /** Public (relying parties): the tenant's current CRLs, one per unexpired CA, PEM. NOT_FOUND for an unknown tenant. */
+  /**
+   * Public (relying parties): the tenant's current CRLs, one per unexpired CA, then the platform root's, PEM.
+   * NOT_FOUND for an unknown tenant.
+   */
   crls(tenantId: string): Promise<string>;
   /** Administrator. Allows a measurement (image ID + SHA-256) to the tenant's devices. Idempotent. */
   allowImage(actor: Actor | null, input: { componentId: string; imageId: string; sha256: string }): Promise<AllowedImageView>;

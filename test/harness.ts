@@ -27,7 +27,10 @@ export interface TestService {
   dispose(): Promise<void>;
 }
 
-export async function startTestService(kind: DbKind, opts: { logLevel?: 'silent' | 'info' | 'debug' } = {}): Promise<TestService> {
+export async function startTestService(
+  kind: DbKind,
+  opts: { logLevel?: 'silent' | 'info' | 'debug'; /** More environment, e.g. SPHEREGATE_DEVICE_CERT_LIFETIME. */ env?: Record<string, string> } = {},
+): Promise<TestService> {
   const db = await openTestDatabase(kind);
   // The harness only needs the database itself: the service opens its own connection and migrates it.
   await db.orm.close();
@@ -40,6 +43,7 @@ export async function startTestService(kind: DbKind, opts: { logLevel?: 'silent'
     SPHEREGATE_BIND_ADDRESS: '127.0.0.1',
     SPHEREGATE_NODE_ID: 'test-node',
     ...(db.databaseUrl ? { DATABASE_URL: db.databaseUrl } : {}),
+    ...opts.env,
   });
 
   let running: Running | null = await startSpheregate(loadConfig(env(0, 0)), { log });

@@ -155,7 +155,8 @@ export function createCertificatesService(deps: ServiceDeps): CertificatesServic
       if (cas.length === 0) throw notFound('Tenant', tenantId);
       for (const ca of cas) if (crlIsStale(ca, now)) await resignCrl(em, deps.pki, ca, now);
       await em.flush();
-      return cas.map((ca) => `${(ca.crlPem ?? '').trimEnd()}\n`).join('');
+      // The root's CRL last: a relying party that checks every CA of the chain finds one for each.
+      return [...cas.map((ca) => ca.crlPem ?? ''), await deps.pki.rootCrl()].map((pem) => `${pem.trimEnd()}\n`).join('');
     },
 
     async allowImage(actor, input) {

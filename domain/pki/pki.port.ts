@@ -75,6 +75,11 @@ export interface Pki {
   }): Promise<CertificateFacts>;
   /** A proof-of-possession certificate: subject CN=<verificationCode>, signed by that tenant CA, valid 1 day. */
   issueProofOfPossession(input: { readonly tenantId: string; readonly caSerialNumber: string; readonly verificationCode: string }): Promise<CertificateFacts>;
+  /**
+   * The platform root's own CRL (PEM; it has revoked no tenant CA). Relying parties that check revocation along
+   * the whole chain (node's TLS does, once given any CRL) need one for every CA above the device.
+   */
+  rootCrl(): Promise<string>;
   /** An X.509 v2 CRL (PEM) signed by that tenant CA, listing `revoked`, with the CRL number given. */
   signCrl(input: {
     readonly tenantId: string;

@@ -24,6 +24,7 @@ export const CLOCK_SKEW_ALLOWANCE_MS = 5 * 60_000;
 /** A device certificate lives seconds (tests) to 400 days (the CA/Browser Forum's ceiling for TLS leaves). */
 export const MAX_DEVICE_CERTIFICATE_SECONDS = 400 * 86_400;
 export const PROOF_OF_POSSESSION_VALID_DAYS = 1;
+const ROOT_CRL_VALIDITY_MS = 7 * 86_400_000;
 const VERIFICATION_CODE = /^[A-Za-z0-9-]{1,64}$/;
 /** Tenant IDs name key files, so only file-name-safe IDs are accepted (UUIDs in practice). */
 const TENANT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
@@ -41,6 +42,7 @@ export class DevPki implements Pki {
   private readonly tenantCaInProgress = new Map<string, Promise<CertificateFacts>>();
 
   private readonly tenantCaKeys: TenantCaKeys;
+  private rootCrlCache: { pem: string; refreshAfter: Date } | null = null;
 
   constructor(private readonly deps: DevPkiDeps) {
     this.tenantCaKeys = new TenantCaKeys(deps.store);
@@ -135,7 +137,9 @@ export class DevPki implements Pki {
       publicKey: csr.publicKey,
       deviceId: input.deviceId,
       tenantId: input.tenantId,
-      validFrom: this.startOfValidity(),
+      // Back-dated for clock skew, but by at most a tenth of the lifetime: a device renews at a fraction of
+      // notAfter - notBefore, and a short-lived certificate must not start its life already due for renewal.
+      validFrom: new Date(now.getTime() - Math.min(CLOCK_SKEW_ALLOWANCE_MS, lifetimeSeconds * 100)),
       // Measured from now, not from the back-dated start: the lifetime is what the operator configured.
       validTo: new Date(now.getTime() + lifetimeSeconds * 1000),
     });
@@ -168,6 +172,18 @@ export class DevPki implements Pki {
   }): Promise<string> {
     const ca = await this.tenantCa(input.tenantId, input.caSerialNumber);
     return signCrl({ ca, crlNumber: input.crlNumber, revoked: input.revoked, thisUpdate: input.thisUpdate, nextUpdate: input.nextUpdate });
+  }
+
+  async rootCrl(): Promise<string> {
+    const now = this.deps.clock.now();
+    const cached = this.rootCrlCache;
+    if (cached && cached.refreshAfter.getTime() > now.getTime()) return cached.pem;
+    const nextUpdate = new Date(now.getTime() + ROOT_CRL_VALIDITY_MS);
+    // Seconds since the epoch: increases across restarts without a counter to keep.
+    const crlNumber = Math.floor(now.getTime() / 1000);
+    const pem = await signCrl({ ca: this.deps.root, crlNumber, revoked: [], thisUpdate: now, nextUpdate });
+    this.rootCrlCache = { pem, refreshAfter: new Date(nextUpdate.getTime() - ROOT_CRL_VALIDITY_MS / 2) };
+    return pem;
   }
 
   private async tenantCa(tenantId: string, serialNumber: string): Promise<SigningCa> {

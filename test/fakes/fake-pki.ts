@@ -100,6 +100,11 @@ export class FakePki implements Pki {
     return facts(`CN=${input.verificationCode}`, `CA ${input.caSerialNumber}`, `pop:${input.verificationCode}`, this.now(), 1);
   }
 
+  async rootCrl(): Promise<string> {
+    const body = JSON.stringify({ caSerialNumber: 'ROOT', crlNumber: 1, serials: [] });
+    return `-----BEGIN X509 CRL-----\n${Buffer.from(body).toString('base64')}\n-----END X509 CRL-----\n`;
+  }
+
   async signCrl(input: { tenantId: string; caSerialNumber: string; crlNumber: number; revoked: readonly RevokedEntry[] }): Promise<string> {
     if (this.caTenants.get(input.caSerialNumber) !== input.tenantId) throw notFound('TenantCa', input.caSerialNumber);
     const body = JSON.stringify({ caSerialNumber: input.caSerialNumber, crlNumber: input.crlNumber, serials: input.revoked.map((r) => r.serialNumber) });
