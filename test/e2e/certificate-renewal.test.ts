@@ -1,0 +1,107 @@
+/**
+ * Renewal with a certificate lifetime of seconds (SPHEREGATE_DEVICE_CERT_LIFETIME), over the real broker: a device
+ * renews before expiry without going offline, a fleet spreads its renewals over time, and a nonce used after
+ * its expiry (SPHEREGATE_ATTESTATION_NONCE_TTL) is refused.
+ */
+import { EmulatedDevice, MemoryCertificateStore, type CertificateInfo } from '../../device-agent/index.js';
+import { TEST_DATABASES } from '../db.js';
+import { startTestService, subscribe, until, type TestService } from '../harness.js';
+import { claim, createTenant, manufactureDevices, onlineDevice, rawAttest, rawChallenge, type Tenant } from './certificate-support.js';
+
+const LIFETIME_SECONDS = 6;
+const NONCE_TTL_SECONDS = 3;
+const FLEET = 50;
+
+type CertificateEvent = { certificateEvents: { kind: string; deviceId: string; serialNumber: string | null } };
+
+describe.each(TEST_DATABASES)('certificate renewal on %s', (kind) => {
+  let svc: TestService;
+  let tenant: Tenant;
+  const devices: EmulatedDevice[] = [];
+
+  beforeAll(async () => {
+    svc = await startTestService(kind, {
+      env: { SPHEREGATE_DEVICE_CERT_LIFETIME: String(LIFETIME_SECONDS), SPHEREGATE_ATTESTATION_NONCE_TTL: String(NONCE_TTL_SECONDS) },
+    });
+    tenant = await createTenant(svc, `Renewals ${kind}`);
+  });
+  afterAll(async () => {
+    await Promise.all(devices.map((d) => d.stop()));
+    await svc.dispose();
+  });
+
+  test('a device renews before its certificate expires, without going offline', async () => {
+    const [identity] = await manufactureDevices(svc, 1);
+    if (!identity) throw new Error('no identity');
+    await claim(svc, tenant, [identity]);
+    const events = subscribe<CertificateEvent>(svc.wsUrl, tenant.key, `subscription { certificateEvents { kind deviceId serialNumber } }`);
+    try {
+      await events.ready;
+      const device = new EmulatedDevice({ identity, brokerUrl: svc.mqttUrl, attestation: { store: new MemoryCertificateStore() } });
+      devices.push(device);
+      const certificates: CertificateInfo[] = [];
+      let offline = 0;
+      device.on('certificate', (c) => certificates.push(c));
+      device.on('offline', () => offline++);
+      device.start();
+
+      await until(() => certificates.length >= 2, 15_000, 'a renewal');
+      const [first, second] = certificates;
+      expect(first?.renewal).toBe(false);
+      expect(second?.renewal).toBe(true);
+      expect(second?.serialNumber).not.toBe(first?.serialNumber);
+      // Renewed while the first was still valid, so a relying party never saw the device without a certificate.
+      expect(Date.now()).toBeLessThan((first?.notAfter.getTime() ?? 0) + 1000);
+      expect(offline).toBe(0);
+      expect(device.state).toBe('online');
+      await events.waitFor((xs) => xs.some((e) => e.certificateEvents.kind === 'RENEWED' && e.certificateEvents.serialNumber === second?.serialNumber));
+    } finally {
+      await events.close();
+    }
+  });
+
+  test(`a fleet of ${FLEET} spreads its renewals over time (jitter)`, async () => {
+    const identities = await manufactureDevices(svc, FLEET);
+    await claim(svc, tenant, identities);
+    const issued = new Map<string, CertificateInfo>();
+    /** Where in its certificate's life each device renewed: (renewal time - notBefore) / lifetime. */
+    const renewedAt = new Map<string, number>();
+    for (const identity of identities) {
+      const device = new EmulatedDevice({ identity, brokerUrl: svc.mqttUrl, attestation: { store: new MemoryCertificateStore() } });
+      devices.push(device);
+      device.on('certificate', (c) => {
+        const previous = issued.get(identity.deviceId);
+        if (c.renewal && previous && !renewedAt.has(identity.deviceId)) {
+          const lifetime = previous.notAfter.getTime() - previous.notBefore.getTime();
+          renewedAt.set(identity.deviceId, (Date.now() - previous.notBefore.getTime()) / lifetime);
+        }
+        if (!previous) issued.set(identity.deviceId, c);
+      });
+      device.start();
+    }
+    await until(() => renewedAt.size === FLEET, 30_000, 'every device renewed once');
+
+    const fractions = [...renewedAt.values()].sort((a, b) => a - b);
+    const first = fractions[0] ?? 0;
+    const last = fractions.at(-1) ?? 0;
+    // Each renewed no earlier than the window the agent aims for (60-80 % of the lifetime) and before expiry (the
+    // round trip under the load of the whole fleet on a small machine may take a good part of these 6 seconds) ...
+    expect(first).toBeGreaterThanOrEqual(0.59);
+    expect(last).toBeLessThan(1);
+    // ... and not in one instant: the points are spread across the window, and practically all distinct.
+    expect(last - first).toBeGreaterThan(0.1);
+    expect(new Set(fractions.map((f) => f.toFixed(3))).size).toBeGreaterThan(FLEET * 0.8);
+  }, 60_000);
+
+  test('an expired nonce is refused', async () => {
+    const [identity] = await manufactureDevices(svc, 1);
+    if (!identity) throw new Error('no identity');
+    await claim(svc, tenant, [identity]);
+    const device = await onlineDevice(svc, identity, { attest: false });
+    devices.push(device);
+    const { nonce, expiresAt } = await rawChallenge(device);
+    expect(Date.parse(expiresAt) - Date.now()).toBeLessThanOrEqual(NONCE_TTL_SECONDS * 1000);
+    await new Promise((resolve) => setTimeout(resolve, NONCE_TTL_SECONDS * 1000 + 300));
+    expect(await rawAttest(device, identity, nonce)).toMatchObject({ result: 'REFUSED', reason: 'NONCE_EXPIRED' });
+  });
+});
