@@ -35,17 +35,29 @@ describe('device-agent command line', () => {
     });
 
     it('reads run flags with their defaults', () => {
-      expect(parseCommand(['run', '--identity', 'd.json'])).toEqual({ kind: 'run', identityPath: 'd.json', brokerUrl: DEFAULT_BROKER_URL, caFile: null });
-      expect(parseCommand(['run', '--identity', 'dir', '--broker', 'mqtts://sphere.example:8883', '--ca', 'root.pem'])).toEqual({
+      expect(parseCommand(['run', '--identity', 'd.json'])).toEqual({
+        kind: 'run',
+        identityPath: 'd.json',
+        brokerUrl: DEFAULT_BROKER_URL,
+        caFile: null,
+        attest: true,
+        connectWith: 'identity',
+      });
+      expect(
+        parseCommand(['run', '--identity', 'dir', '--broker', 'mqtts://sphere.example:8883', '--ca', 'root.pem', '--no-attest', '--connect-with', 'tenant-certificate']),
+      ).toEqual({
         kind: 'run',
         identityPath: 'dir',
         brokerUrl: 'mqtts://sphere.example:8883',
         caFile: 'root.pem',
+        attest: false,
+        connectWith: 'tenant-certificate',
       });
     });
 
     it.each([
       [['frobnicate'], /unknown command "frobnicate"/],
+      [['run', '--identity', 'd', '--connect-with', 'password'], /--connect-with: expected "identity" or "tenant-certificate"/],
       [['manufacture', '--out', 'd'], /--count is required/],
       [['manufacture', '--count', 'many', '--out', 'd'], /--count must be a whole number/],
       [['manufacture', '--count', '0', '--out', 'd'], /--count must be a whole number/],
