@@ -131,4 +131,99 @@ describe('tenant isolation over the whole service', () => {
     expect(errorCodes(await gql(svc.graphqlUrl, null, `{ devices { totalCount } }`))).toEqual(['UNAUTHENTICATED']);
     expect(errorCodes(await gql(svc.graphqlUrl, 'sgk_nope', `{ devices { totalCount } }`))).toEqual(['UNAUTHENTICATED']);
   });
+
+  describe('certificate brokering', () => {
+    const REVOKE = `mutation($id: ID!) { revokeDevice(deviceId: $id, reason: "test") { id revokedAt } }`;
+    const RESTORE = `mutation($id: ID!) { restoreDevice(deviceId: $id) { id revokedAt } }`;
+
+    async function keyWithRole(owner: Tenant, role: 'Reader' | 'Contributor'): Promise<string> {
+      const made = await gqlOk<{ createApiKey: { secret: string } }>(
+        svc.graphqlUrl,
+        owner.key,
+        `mutation($n: String!, $r: Role!) { createApiKey(input: { name: $n, role: $r }) { secret } }`,
+        { n: `${role} key`, r: role },
+      );
+      return made.createApiKey.secret;
+    }
+
+    test("tenant B cannot revoke or restore tenant A's device: NOT_FOUND, same as a device that does not exist", async () => {
+      for (const mutation of [REVOKE, RESTORE]) {
+        const theirs = await gql(svc.graphqlUrl, b.key, mutation, { id: aDevice });
+        const unknown = await gql(svc.graphqlUrl, b.key, mutation, { id: unknownDevice });
+        expect(errorCodes(theirs)).toEqual(['NOT_FOUND']);
+        expect(errorCodes(unknown)).toEqual(['NOT_FOUND']);
+      }
+      const view = await gqlOk<{ device: { revokedAt: string | null } }>(svc.graphqlUrl, a.key, `query($id: ID!) { device(id: $id) { revokedAt } }`, { id: aDevice });
+      expect(view.device.revokedAt).toBeNull();
+    });
+
+    test('only an Administrator revokes, restores, rotates the CA or allows images; a Reader may read the chain', async () => {
+      const reader = await keyWithRole(a, 'Reader');
+      const contributor = await keyWithRole(a, 'Contributor');
+      const image = { componentId: '1f2e3d4c-5b6a-4978-8695-a4b3c2d1e0f9', imageId: '0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d', sha256: 'ab'.repeat(32) };
+      for (const key of [reader, contributor]) {
+        expect(errorCodes(await gql(svc.graphqlUrl, key, REVOKE, { id: aDevice }))).toEqual(['FORBIDDEN']);
+        expect(errorCodes(await gql(svc.graphqlUrl, key, RESTORE, { id: aDevice }))).toEqual(['FORBIDDEN']);
+        expect(errorCodes(await gql(svc.graphqlUrl, key, `mutation { rotateTenantCa { serialNumber } }`))).toEqual(['FORBIDDEN']);
+        expect(errorCodes(await gql(svc.graphqlUrl, key, `mutation($i: AllowImageInput!) { allowImage(input: $i) { imageId } }`, { i: image }))).toEqual([
+          'FORBIDDEN',
+        ]);
+      }
+      // Registering OS releases is the platform operator's alone.
+      expect(errorCodes(await gql(svc.graphqlUrl, a.key, `mutation { registerOsRelease(version: "25.01") { version } }`))).toEqual(['FORBIDDEN']);
+      expect(errorCodes(await gql(svc.graphqlUrl, null, `{ caCertificateChain }`))).toEqual(['UNAUTHENTICATED']);
+      const chain = await gqlOk<{ caCertificateChain: string }>(svc.graphqlUrl, reader, `{ caCertificateChain }`);
+      expect(chain.caCertificateChain).toContain('BEGIN CERTIFICATE');
+    });
+
+    test("tenant A's chain never holds tenant B's CA, and each tenant lists only its own CAs", async () => {
+      const cas = async (key: string) =>
+        (await gqlOk<{ tenantCaCertificates: Array<{ serialNumber: string; certificate: string }> }>(svc.graphqlUrl, key, `{ tenantCaCertificates { serialNumber certificate } }`))
+          .tenantCaCertificates;
+      const [aCas, bCas] = [await cas(a.key), await cas(b.key)];
+      const chainA = (await gqlOk<{ caCertificateChain: string }>(svc.graphqlUrl, a.key, `{ caCertificateChain }`)).caCertificateChain;
+      for (const ca of bCas) expect(chainA).not.toContain(ca.certificate.trim().split('\n')[1]);
+      expect(aCas.map((c) => c.serialNumber)).not.toEqual(expect.arrayContaining(bCas.map((c) => c.serialNumber)));
+    });
+
+    test("tenant B's certificateEvents never carry tenant A's revocation", async () => {
+      const seenByA = subscribe<{ certificateEvents: { deviceId: string; kind: string } }>(svc.wsUrl, a.key, `subscription { certificateEvents { deviceId kind } }`);
+      const seenByB = subscribe<{ certificateEvents: { deviceId: string; kind: string } }>(svc.wsUrl, b.key, `subscription { certificateEvents { deviceId kind } }`);
+      try {
+        await Promise.all([seenByA.ready, seenByB.ready]);
+        await gqlOk(svc.graphqlUrl, a.key, REVOKE, { id: aDevice });
+        await seenByA.waitFor((xs) => xs.some((e) => e.certificateEvents.deviceId === aDevice && e.certificateEvents.kind === 'REVOKED'));
+        await new Promise((r) => setTimeout(r, 200));
+        expect(seenByB.items).toEqual([]);
+        await gqlOk(svc.graphqlUrl, a.key, RESTORE, { id: aDevice });
+        await seenByA.waitFor((xs) => xs.some((e) => e.certificateEvents.kind === 'RESTORED'));
+      } finally {
+        await seenByA.close();
+        await seenByB.close();
+      }
+    });
+
+    test('the CRL route: public PEM for a tenant, 404 for an unknown or malformed one, 405 for other methods', async () => {
+      const base = svc.graphqlUrl.replace(/\/graphql$/, '');
+      const tenantId = (await gqlOk<{ tenant: { id: string } }>(svc.graphqlUrl, a.key, `{ tenant { id } }`)).tenant.id;
+      const ok = await fetch(`${base}/tenants/${tenantId}/crl`);
+      expect(ok.status).toBe(200);
+      expect(ok.headers.get('content-type')).toBe('application/x-pem-file');
+      expect((await ok.text()).match(/BEGIN X509 CRL/g)?.length).toBe(2); // the tenant CA's, then the root's
+      expect((await fetch(`${base}/tenants/00000000-0000-4000-8000-000000000000/crl`)).status).toBe(404);
+      expect((await fetch(`${base}/tenants/not-a-tenant/crl`)).status).toBe(404);
+      expect((await fetch(`${base}/tenants/${tenantId}/crl`, { method: 'POST' })).status).toBe(405);
+    });
+
+    test('devices can be filtered by certificate health', async () => {
+      const never = await gqlOk<{ devices: { edges: Array<{ node: { id: string; certificateHealth: string } }> } }>(
+        svc.graphqlUrl,
+        b.key,
+        `{ devices(filter: { certificateHealth: NEVER_ISSUED }) { edges { node { id certificateHealth } } } }`,
+      );
+      expect(never.devices.edges.map((e) => e.node)).toEqual([{ id: bDevice, certificateHealth: 'NEVER_ISSUED' }]);
+      const ok = await gqlOk<{ devices: { totalCount: number } }>(svc.graphqlUrl, b.key, `{ devices(filter: { certificateHealth: OK }) { totalCount } }`);
+      expect(ok.devices.totalCount).toBe(0);
+    });
+  });
 });
