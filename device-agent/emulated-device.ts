@@ -110,6 +110,8 @@ export interface EmulatedDeviceEvents {
   /** Any message on the device's down topics, raw. */
   message: [topic: string, payload: Buffer];
   state: [StateChange];
+  /** An attestation starts (renewal: the device holds an unexpired certificate). */
+  attesting: [{ readonly renewal: boolean }];
   /** A certificate from the tenant CA was received and stored. */
   certificate: [CertificateInfo];
   /** An attestation or renewal did not give a certificate (refused by the service, or no answer in time). */
@@ -301,6 +303,7 @@ export class EmulatedDevice extends EventEmitter<EmulatedDeviceEvents> {
     if (!options) throw new Error('attestation is not configured for this device');
     const held = await this.certificate();
     const renewal = held !== null && Date.parse(held.notAfter) > Date.now();
+    this.emit('attesting', { renewal });
     const outcome = await this.exchange(options).catch((e: unknown) => ({
       ok: false as const,
       reason: 'NO_ANSWER',

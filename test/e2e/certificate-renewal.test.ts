@@ -64,30 +64,32 @@ describe.each(TEST_DATABASES)('certificate renewal on %s', (kind) => {
     const identities = await manufactureDevices(svc, FLEET);
     await claim(svc, tenant, identities);
     const issued = new Map<string, CertificateInfo>();
-    /** Where in its certificate's life each device renewed: (renewal time - notBefore) / lifetime. */
-    const renewedAt = new Map<string, number>();
+    /** Where in its first certificate's life each device started to renew: (start - notBefore) / lifetime. */
+    const startedAt = new Map<string, number>();
+    const renewed = new Set<string>();
     for (const identity of identities) {
       const device = new EmulatedDevice({ identity, brokerUrl: svc.mqttUrl, attestation: { store: new MemoryCertificateStore() } });
       devices.push(device);
+      device.on('attesting', ({ renewal }) => {
+        const first = issued.get(identity.deviceId);
+        if (!renewal || !first || startedAt.has(identity.deviceId)) return;
+        startedAt.set(identity.deviceId, (Date.now() - first.notBefore.getTime()) / (first.notAfter.getTime() - first.notBefore.getTime()));
+      });
       device.on('certificate', (c) => {
-        const previous = issued.get(identity.deviceId);
-        if (c.renewal && previous && !renewedAt.has(identity.deviceId)) {
-          const lifetime = previous.notAfter.getTime() - previous.notBefore.getTime();
-          renewedAt.set(identity.deviceId, (Date.now() - previous.notBefore.getTime()) / lifetime);
-        }
-        if (!previous) issued.set(identity.deviceId, c);
+        if (!issued.has(identity.deviceId)) issued.set(identity.deviceId, c);
+        else if (c.renewal) renewed.add(identity.deviceId);
       });
       device.start();
     }
-    await until(() => renewedAt.size === FLEET, 30_000, 'every device renewed once');
+    await until(() => renewed.size === FLEET, 30_000, 'every device renewed once');
 
-    const fractions = [...renewedAt.values()].sort((a, b) => a - b);
+    const fractions = [...startedAt.values()].sort((a, b) => a - b);
     const first = fractions[0] ?? 0;
     const last = fractions.at(-1) ?? 0;
-    // Each renewed no earlier than the window the agent aims for (60-80 % of the lifetime) and before expiry (the
-    // round trip under the load of the whole fleet on a small machine may take a good part of these 6 seconds) ...
+    // Each started in the window the agent aims for, 60-80 % of the lifetime (plus timer lateness under load) ...
+    expect(fractions).toHaveLength(FLEET);
     expect(first).toBeGreaterThanOrEqual(0.59);
-    expect(last).toBeLessThan(1);
+    expect(last).toBeLessThan(0.9);
     // ... and not in one instant: the points are spread across the window, and practically all distinct.
     expect(last - first).toBeGreaterThan(0.1);
     expect(new Set(fractions.map((f) => f.toFixed(3))).size).toBeGreaterThan(FLEET * 0.8);
