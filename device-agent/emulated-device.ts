@@ -110,6 +110,8 @@ export interface EmulatedDeviceEvents {
   /** Any message on the device's down topics, raw. */
   message: [topic: string, payload: Buffer];
   state: [StateChange];
+  /** The next attestation is planned for `at` (after a certificate arrives, on connect, or after a failure). */
+  'renewal-planned': [{ readonly at: Date }];
   /** An attestation starts (renewal: the device holds an unexpired certificate). */
   attesting: [{ readonly renewal: boolean }];
   /** A certificate from the tenant CA was received and stored. */
@@ -291,6 +293,7 @@ export class EmulatedDevice extends EventEmitter<EmulatedDeviceEvents> {
     }, delayMs);
     this.renewalTimer.unref();
     this.log.debug({ deviceId: this.deviceId, inMs: delayMs }, 'certificate renewal planned');
+    this.emit('renewal-planned', { at: new Date(Date.now() + delayMs) });
   }
 
   private cancelRenewal(): void {
