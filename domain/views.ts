@@ -95,7 +95,7 @@ export interface AttestationView {
 /**
  * One word for "can this device be trusted by a relying party right now", first match wins:
  * REVOKED (revoked by an Administrator) > ATTESTATION_FAILED (its last attestation was refused) > NEVER_ISSUED
- * (no certificate yet) > EXPIRED > EXPIRING (past its renewal point, two thirds of its lifetime) > OK.
+ * (no certificate yet) > EXPIRED > EXPIRING (past 80 % of its lifetime, the latest point a healthy device renews at) > OK.
  */
 export const CERTIFICATE_HEALTH = ['OK', 'EXPIRING', 'EXPIRED', 'ATTESTATION_FAILED', 'REVOKED', 'NEVER_ISSUED'] as const;
 export type CertificateHealth = (typeof CERTIFICATE_HEALTH)[number];

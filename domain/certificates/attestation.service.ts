@@ -20,8 +20,11 @@ import { activeCa, tenantCas } from './tenant-cas.js';
 
 /** Unused, unexpired nonces one device may hold at once: bounds what a misbehaving device can make us store. */
 export const MAX_OUTSTANDING_NONCES = 5;
-/** EXPIRING from two thirds of the lifetime on: the point a device should renew at. */
-const RENEW_AFTER_FRACTION = 2 / 3;
+/**
+ * EXPIRING from 80 % of the lifetime on: the latest point a healthy device renews at (agents renew at a random
+ * point between 60 % and 80 %, see PROTOCOL.md), so EXPIRING means "overdue for renewal".
+ */
+const RENEW_AFTER_FRACTION = 0.8;
 
 type Refusal = { readonly reason: AttestationRefusalReason; readonly detail: string };
 const refusal = (reason: AttestationRefusalReason, detail: string): Refusal => ({ reason, detail });

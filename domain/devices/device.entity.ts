@@ -36,7 +36,7 @@ export const Device = defineEntity({
     tenantCertificateSerialNumber: p.string().length(64).nullable(),
     tenantCertificateNotBefore: p.datetime().nullable(),
     tenantCertificateNotAfter: p.datetime().nullable(),
-    /** notBefore + two thirds of the lifetime: past it the certificate is EXPIRING (due for renewal). */
+    /** notBefore + 80 % of the lifetime: past it the certificate is EXPIRING (overdue for renewal). */
     tenantCertificateRenewAfter: p.datetime().nullable(),
     lastAttestationAt: p.datetime().nullable(),
     lastAttestationResult: p.string().length(16).$type<'SUCCEEDED' | 'FAILED'>().nullable(),

@@ -86,7 +86,7 @@ export type CertificateEventKind =
 
 /**
  * Can a relying party trust this device right now? First match wins: REVOKED > ATTESTATION_FAILED (its last
- * attestation was refused) > NEVER_ISSUED > EXPIRED > EXPIRING (past two thirds of its certificate's life) > OK.
+ * attestation was refused) > NEVER_ISSUED > EXPIRED > EXPIRING (past 80 % of its certificate's life: overdue for renewal) > OK.
  */
 export type CertificateHealth =
   | 'ATTESTATION_FAILED'
