@@ -76,7 +76,10 @@ export interface AttestationOptions {
   readonly random?: () => number;
   /** How long to wait for each reply of the service. @default 10000 */
   readonly replyTimeoutMs?: number;
-  /** Waits between failed renewals. @default { baseMs: 1000, capMs: 300000 } */
+  /**
+   * Waits between failed attempts (full jitter). The cap is a minute so a device refused as unclaimed gets its
+   * certificate soon after a claim. @default { baseMs: 1000, capMs: 60000 }
+   */
   readonly retry?: BackoffPolicy | FullJitterOptions;
 }
 
@@ -160,7 +163,7 @@ export class EmulatedDevice extends EventEmitter<EmulatedDeviceEvents> {
     this.identity = parseIdentityFile(options.identity);
     this.deviceId = this.identity.deviceId;
     this.backoff = toBackoffPolicy(options.backoff);
-    this.retry = toBackoffPolicy(options.attestation?.retry ?? { baseMs: 1000, capMs: 300_000 });
+    this.retry = toBackoffPolicy(options.attestation?.retry ?? { baseMs: 1000, capMs: 60_000 });
     this.log = options.log ?? silentLog;
     const url = new URL(options.brokerUrl);
     if (url.protocol !== 'mqtts:') throw new TypeError(`brokerUrl must be mqtts://host:port (mutual TLS), got ${url.protocol}//`);
