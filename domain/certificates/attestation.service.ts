@@ -13,6 +13,7 @@ import { notFound } from '../shared/errors.js';
 import type { ServiceDeps } from '../shared/service-deps.js';
 import type { AttestationEvidence, AttestationOutcome, AttestationRefusalReason } from '../views.js';
 import { AttestationNonce } from './attestation-nonce.entity.js';
+import { certificateChanged } from './certificate-events.js';
 import { parseStatement, type Statement } from './attestation-statement.js';
 import { DeviceCertificate } from './device-certificate.entity.js';
 import { AllowedImage, OsRelease } from './measurement.entities.js';
@@ -40,18 +41,7 @@ export function createAttestationService(deps: ServiceDeps): AttestationService 
   }
 
   const announceFor = (device: DeviceEntity, kind: CertificateEventKind, at: Date, extra: { serialNumber?: string; notAfter?: Date; reason?: string }) =>
-    announce(deps.bus, log, {
-      type: 'CertificateChanged',
-      kind,
-      tenantId: device.tenant ?? null,
-      deviceId: device.id,
-      serialNumber: extra.serialNumber ?? null,
-      notAfter: extra.notAfter?.toISOString() ?? null,
-      reason: extra.reason ?? null,
-      at: at.toISOString(),
-      productId: device.product ?? null,
-      deviceGroupId: device.deviceGroup ?? null,
-    });
+    announce(deps.bus, log, certificateChanged(device, kind, at, extra));
 
   /** Single use: consumed whatever comes next. A nonce of another device is left alone for its owner. */
   async function consumeNonce(em: EntityManager, deviceId: string, nonce: string, now: Date): Promise<Refusal | null> {

@@ -17,6 +17,7 @@ import type { ServiceDeps } from '../shared/service-deps.js';
 import { requireDeviceId, requireUuid } from '../shared/validation.js';
 import { Tenant } from '../tenancy/tenant.entity.js';
 import type { AllowedImageView, DeviceView, OsReleaseView } from '../views.js';
+import { certificateChanged } from './certificate-events.js';
 import { DeviceCertificate } from './device-certificate.entity.js';
 import { AllowedImage, OsRelease, type AllowedImageEntity, type OsReleaseEntity } from './measurement.entities.js';
 import { activeCa, tenantCaRow, tenantCas, toTenantCaView, trustedCas } from './tenant-cas.js';
@@ -39,18 +40,7 @@ export function createCertificatesService(deps: ServiceDeps): CertificatesServic
   }
 
   const announceFor = (device: DeviceEntity, kind: CertificateEventKind, at: Date, reason: string | null) =>
-    announce(deps.bus, log, {
-      type: 'CertificateChanged',
-      kind,
-      tenantId: device.tenant ?? null,
-      deviceId: device.id,
-      serialNumber: null,
-      notAfter: null,
-      reason,
-      at: at.toISOString(),
-      productId: device.product ?? null,
-      deviceGroupId: device.deviceGroup ?? null,
-    });
+    announce(deps.bus, log, certificateChanged(device, kind, at, { reason }));
 
   async function tenantName(em: EntityManager, tenantId: string): Promise<string> {
     const tenant = await em.findOne(Tenant, { id: tenantId }, { fields: ['name'] });

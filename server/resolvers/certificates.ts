@@ -1,9 +1,7 @@
 /** Certificate brokering: revocation, the tenant CA lifecycle, allowed measurements, and live certificate events. */
-import { authorizeTenant } from '../../domain/shared/authorize.js';
-import { isDomainError, unauthenticated } from '../../domain/shared/errors.js';
 import type { CertificateEventResolvers, MutationResolvers, QueryResolvers, SubscriptionResolvers, TenantCaCertificateResolvers } from '../generated/graphql.js';
-import { BusStream } from '../subscriptions/bus-stream.js';
 import { certificateEventMatcher } from '../subscriptions/certificate-event-filter.js';
+import { eventDevice, tenantEventStream } from '../subscriptions/tenant-stream.js';
 
 export const certificatesResolvers = {
   Query: {
@@ -23,28 +21,17 @@ export const certificatesResolvers = {
   } satisfies MutationResolvers,
   Subscription: {
     certificateEvents: {
-      subscribe: (_root, { filter }, { actor, bus, log, subscriptionBufferSize, credentialStillValid }) => {
-        const { tenantId } = authorizeTenant(actor, 'tenant.read');
-        const matches = certificateEventMatcher(tenantId, filter);
-        return new BusStream(bus, {
-          select: (event) => (matches(event) ? { certificateEvents: event } : null),
-          capacity: subscriptionBufferSize,
-          log,
-          beforeDeliver: async () => {
-            if (!(await credentialStillValid())) throw unauthenticated('The API key was revoked');
-          },
-        });
-      },
+      subscribe: (_root, { filter }, ctx) =>
+        tenantEventStream(ctx, (tenantId) => {
+          const matches = certificateEventMatcher(tenantId, filter);
+          return (event) => (matches(event) ? { certificateEvents: event } : null);
+        }),
     },
   } satisfies SubscriptionResolvers,
   TenantCaCertificate: {
     certificate: (ca) => ca.certificatePem,
   } satisfies TenantCaCertificateResolvers,
   CertificateEvent: {
-    device: (event, _args, { services, actor }) =>
-      services.devices.getDevice(actor, event.deviceId).catch((e: unknown) => {
-        if (isDomainError(e) && e.code === 'NOT_FOUND') return null;
-        throw e;
-      }),
+    device: (event, _args, ctx) => eventDevice(ctx, event.deviceId),
   } satisfies CertificateEventResolvers,
 };

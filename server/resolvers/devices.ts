@@ -1,6 +1,4 @@
 /** Devices: listing, manufacture, claim, assignment, and their live status. */
-import { authorizeTenant } from '../../domain/shared/authorize.js';
-import { isDomainError, unauthenticated } from '../../domain/shared/errors.js';
 import { encodeCursor, type Page } from '../../domain/shared/pagination.js';
 import type { DeviceResult as DeviceResultView, DeviceView, ManufactureResult } from '../../domain/views.js';
 import type {
@@ -15,8 +13,8 @@ import type {
   QueryResolvers,
   SubscriptionResolvers,
 } from '../generated/graphql.js';
-import { BusStream } from '../subscriptions/bus-stream.js';
 import { deviceStatusMatcher } from '../subscriptions/device-status-filter.js';
+import { eventDevice, tenantEventStream } from '../subscriptions/tenant-stream.js';
 import { loadDeviceGroup, loadProduct } from './products.js';
 
 type ConnectionOf<T> = Omit<DeviceConnection, 'edges'> & { edges: Array<Omit<DeviceEdge, 'node'> & { node: T }> };
@@ -73,20 +71,11 @@ export const devicesResolvers = {
   } satisfies MutationResolvers,
   Subscription: {
     deviceStatusChanged: {
-      subscribe: (_root, { filter }, { actor, bus, log, subscriptionBufferSize, credentialStillValid }) => {
-        // The domain's one policy decides who may watch (any tenant role); its answer scopes the stream.
-        const { tenantId } = authorizeTenant(actor, 'tenant.read');
-        const matches = deviceStatusMatcher(tenantId, filter);
-        return new BusStream(bus, {
-          select: (event) => (matches(event) ? { deviceStatusChanged: event } : null),
-          capacity: subscriptionBufferSize,
-          log,
-          // A key revoked after subscribing stops receiving at its next event (see GatewayContext).
-          beforeDeliver: async () => {
-            if (!(await credentialStillValid())) throw unauthenticated('The API key was revoked');
-          },
-        });
-      },
+      subscribe: (_root, { filter }, ctx) =>
+        tenantEventStream(ctx, (tenantId) => {
+          const matches = deviceStatusMatcher(tenantId, filter);
+          return (event) => (matches(event) ? { deviceStatusChanged: event } : null);
+        }),
     },
   } satisfies SubscriptionResolvers,
   Device: {
@@ -99,12 +88,6 @@ export const devicesResolvers = {
     installedImages: (status) => [...status.installedImages],
   } satisfies DeviceStatusResolvers,
   DeviceStatusEvent: {
-    // The event names the device; its current view comes from the domain, scoped to the subscriber. A device
-    // the subscriber can no longer see (never: claims are final, but be strict) reads as null, not an error.
-    device: (event, _args, { services, actor }) =>
-      services.devices.getDevice(actor, event.deviceId).catch((e: unknown) => {
-        if (isDomainError(e) && e.code === 'NOT_FOUND') return null;
-        throw e;
-      }),
+    device: (event, _args, ctx) => eventDevice(ctx, event.deviceId),
   } satisfies DeviceStatusEventResolvers,
 };

@@ -2,9 +2,10 @@
  * Remote attestation in the domain: every check of AttestationService.attest, each refusal on its own, with real
  * ECDSA signatures by a real device identity key (the certificate machinery is the fake PKI's).
  */
-import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { sign, type KeyObject } from 'node:crypto';
 import type { CertificateChanged } from '../../domain/events/events.js';
 import { TEST_DATABASES } from '../db.js';
+import { newDeviceKey } from '../fakes/device-keys.js';
 import { fakeCsr, fakeOperationalCsr } from '../fakes/fake-pki.js';
 import { PLATFORM, newTenant, openDomainFixture, type DomainFixture, type TestTenant } from './domain-fixture.js';
 
@@ -15,12 +16,6 @@ interface TestDevice {
   readonly privateKey: KeyObject;
 }
 
-function newKey(): { privateKey: KeyObject; pointHex: string } {
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  const jwk = publicKey.export({ format: 'jwk' });
-  const point = Buffer.concat([Buffer.from(String(jwk.x), 'base64url'), Buffer.from(String(jwk.y), 'base64url')]);
-  return { privateKey, pointHex: `04${point.toString('hex').toUpperCase()}` };
-}
 
 describe.each(TEST_DATABASES)('attestation on %s', (kind) => {
   let fx: DomainFixture;
@@ -37,7 +32,7 @@ describe.each(TEST_DATABASES)('attestation on %s', (kind) => {
   });
 
   async function device(opts: { claim?: boolean } = {}): Promise<TestDevice> {
-    const key = newKey();
+    const key = newDeviceKey();
     const id = key.pointHex.slice(2);
     const [made] = await fx.services.devices.manufactureDevices(PLATFORM, [fakeCsr(id)]);
     if (!made?.ok) throw new Error('manufacture failed');
@@ -62,7 +57,7 @@ describe.each(TEST_DATABASES)('attestation on %s', (kind) => {
         nonce,
         deviceId: opts.deviceId ?? d.id,
         measurements: { osVersion: opts.osVersion ?? '24.10', images: opts.images ?? [IMAGE] },
-        csr: opts.csr ?? fakeOperationalCsr(newKey().pointHex),
+        csr: opts.csr ?? fakeOperationalCsr(newDeviceKey().pointHex),
       }),
     );
     const signature = sign('sha256', statement, { key: opts.signWith ?? d.privateKey, dsaEncoding: 'ieee-p1363' });
@@ -140,7 +135,7 @@ describe.each(TEST_DATABASES)('attestation on %s', (kind) => {
 
   test('a signature by another key is refused', async () => {
     const d = await device();
-    await expectRefused(d, fx.services.attestation.attest(d.id, evidence(d, await nonceFor(d.id), { signWith: newKey().privateKey })), 'BAD_SIGNATURE');
+    await expectRefused(d, fx.services.attestation.attest(d.id, evidence(d, await nonceFor(d.id), { signWith: newDeviceKey().privateKey })), 'BAD_SIGNATURE');
   });
 
   test('a statement altered after signing is refused', async () => {
@@ -152,7 +147,7 @@ describe.each(TEST_DATABASES)('attestation on %s', (kind) => {
 
   test('a CSR whose own signature fails is refused', async () => {
     const d = await device();
-    const csr = fakeOperationalCsr(newKey().pointHex, false);
+    const csr = fakeOperationalCsr(newDeviceKey().pointHex, false);
     await expectRefused(d, fx.services.attestation.attest(d.id, evidence(d, await nonceFor(d.id), { csr })), 'BAD_CSR');
   });
 

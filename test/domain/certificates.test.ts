@@ -2,9 +2,10 @@
  * Certificate management in the domain: revocation and its CRL, the tenant CA lifecycle (rotation by hand and ahead
  * of expiry), certificate health for every value and as a listing filter, and who may do what.
  */
-import { generateKeyPairSync, sign } from 'node:crypto';
+import { sign } from 'node:crypto';
 import type { CertificateHealth } from '../../domain/views.js';
 import { TEST_DATABASES } from '../db.js';
+import { newDeviceKey } from '../fakes/device-keys.js';
 import { fakeCrlEntries, fakeCsr, fakeOperationalCsr } from '../fakes/fake-pki.js';
 import { PLATFORM, errorCodeOf, newTenant, openDomainFixture, type DomainFixture, type TestTenant } from './domain-fixture.js';
 
@@ -12,12 +13,6 @@ const DAY = 86_400_000;
 const SYSTEM = { kind: 'system' } as const;
 const LIFETIME_SECONDS = 3600;
 
-function newKey(): { privateKey: ReturnType<typeof generateKeyPairSync>['privateKey']; pointHex: string } {
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  const jwk = publicKey.export({ format: 'jwk' });
-  const point = Buffer.concat([Buffer.from(String(jwk.x), 'base64url'), Buffer.from(String(jwk.y), 'base64url')]);
-  return { privateKey, pointHex: `04${point.toString('hex').toUpperCase()}` };
-}
 
 describe.each(TEST_DATABASES)('certificate management on %s', (kind) => {
   let fx: DomainFixture;
@@ -32,7 +27,7 @@ describe.each(TEST_DATABASES)('certificate management on %s', (kind) => {
 
   /** A device of the tenant; `certify` runs one successful attestation and returns its serial. */
   async function device(t: TestTenant, opts: { certify?: boolean } = {}): Promise<{ id: string; serialNumber: string | null; attest: () => Promise<unknown> }> {
-    const key = newKey();
+    const key = newDeviceKey();
     const id = key.pointHex.slice(2);
     await fx.services.devices.manufactureDevices(PLATFORM, [fakeCsr(id)]);
     await fx.services.devices.claimDevices(t.admin, [id]);
@@ -40,7 +35,7 @@ describe.each(TEST_DATABASES)('certificate management on %s', (kind) => {
       const challenge = await fx.services.attestation.challenge(id);
       if (!('nonce' in challenge)) throw new Error('no nonce');
       const statement = Buffer.from(
-        JSON.stringify({ v: 1, nonce: challenge.nonce, deviceId: id, measurements: { osVersion: '24.10', images: [] }, csr: fakeOperationalCsr(newKey().pointHex) }),
+        JSON.stringify({ v: 1, nonce: challenge.nonce, deviceId: id, measurements: { osVersion: '24.10', images: [] }, csr: fakeOperationalCsr(newDeviceKey().pointHex) }),
       );
       const signature = sign('sha256', statement, { key: key.privateKey, dsaEncoding: 'ieee-p1363' });
       return fx.services.attestation.attest(id, { statement: new Uint8Array(statement), signature: new Uint8Array(signature) });

@@ -1,0 +1,33 @@
+/**
+ * What every tenant subscription shares: the domain's policy decides who may watch (any tenant role) and its
+ * answer scopes the stream to that tenant; a key revoked after subscribing stops receiving at its next event.
+ */
+import type { DomainEvent } from '../../domain/events/events.js';
+import { authorizeTenant } from '../../domain/shared/authorize.js';
+import { isDomainError, unauthenticated } from '../../domain/shared/errors.js';
+import type { DeviceView } from '../../domain/views.js';
+import type { GatewayContext } from '../context.js';
+import { BusStream } from './bus-stream.js';
+
+export function tenantEventStream<T>(ctx: GatewayContext, select: (tenantId: string) => (event: DomainEvent) => T | null): BusStream<T> {
+  const { tenantId } = authorizeTenant(ctx.actor, 'tenant.read');
+  return new BusStream(ctx.bus, {
+    select: select(tenantId),
+    capacity: ctx.subscriptionBufferSize,
+    log: ctx.log,
+    beforeDeliver: async () => {
+      if (!(await ctx.credentialStillValid())) throw unauthenticated('The API key was revoked');
+    },
+  });
+}
+
+/**
+ * The current view of an event's device, scoped to the subscriber. A device it can no longer see (never: claims
+ * are final, but be strict) reads as null, not an error.
+ */
+export function eventDevice(ctx: GatewayContext, deviceId: string): Promise<DeviceView | null> {
+  return ctx.services.devices.getDevice(ctx.actor, deviceId).catch((e: unknown) => {
+    if (isDomainError(e) && e.code === 'NOT_FOUND') return null;
+    throw e;
+  });
+}
