@@ -119,7 +119,10 @@ export interface CertificatesService {
   listTenantCas(actor: Actor | null): Promise<readonly TenantCaView[]>;
   /** Reader+. PEM: every unexpired CA of the tenant (active first), then the platform root. */
   caCertificateChain(actor: Actor | null): Promise<string>;
-  /** Administrator. A successor CA that becomes active now; the old ones stay trusted until they expire. */
+  /**
+   * Administrator. A successor CA that becomes active now; the old ones stay trusted until they expire. CONFLICT
+   * when another rotation of the same CA wins a race.
+   */
   rotateTenantCa(actor: Actor | null): Promise<TenantCaView>;
   /** Reader+. PEM certificate with CN = code, signed by the active tenant CA. Code: 1..64 of [A-Za-z0-9-]. */
   proofOfPossessionCertificate(actor: Actor | null, verificationCode: string): Promise<string>;
@@ -137,7 +140,8 @@ export interface CertificatesService {
   /**
    * System (a timer): creates a successor for every tenant whose active CA expires within the rotation lead time,
    * active `caActivationDelaySeconds` later (activation needs no further step: the signer is always the newest CA
-   * whose activeFrom has passed). Idempotent. Returns how many successors it made.
+   * whose activeFrom has passed). Idempotent, also across processes (a CA has at most one recorded successor).
+   * Returns how many successors it made.
    */
   rotateDueCas(actor: Actor | null): Promise<{ readonly created: number }>;
 }

@@ -10,7 +10,7 @@ import type { CertificatesService } from '../services.js';
 import type { Actor } from '../shared/actor.js';
 import { announce } from '../shared/announce.js';
 import { authorizePlatform, authorizeTenant } from '../shared/authorize.js';
-import { badInput, notFound, unauthenticated } from '../shared/errors.js';
+import { badInput, conflict, notFound, unauthenticated } from '../shared/errors.js';
 import { isUuid, newId } from '../shared/ids.js';
 import { isUniqueViolation } from '../shared/persistence.js';
 import type { ServiceDeps } from '../shared/service-deps.js';
@@ -119,9 +119,16 @@ export function createCertificatesService(deps: ServiceDeps): CertificatesServic
       const user = authorizeTenant(actor, 'ca.manage');
       const em = deps.em.fork();
       const now = deps.clock.now();
+      const [newest] = await tenantCas(em, user.tenantId);
       const facts = await deps.pki.createSuccessorTenantCa(user.tenantId, await tenantName(em, user.tenantId));
-      const row = tenantCaRow(em, user.tenantId, facts, now, now);
-      await em.flush();
+      const row = tenantCaRow(em, user.tenantId, facts, now, now, newest?.serialNumber ?? null);
+      try {
+        await em.flush();
+      } catch (e) {
+        // Another rotation of the same CA won the race; this CA's key stays unused in the key store.
+        if (isUniqueViolation(e)) throw conflict('The tenant CA is being rotated by another request; list the CAs and retry if needed');
+        throw e;
+      }
       log.info({ tenantId: user.tenantId, serialNumber: facts.serialNumber, apiKeyId: user.apiKeyId }, 'tenant CA rotated');
       return toTenantCaView(row, row, now);
     },
@@ -213,8 +220,16 @@ export function createCertificatesService(deps: ServiceDeps): CertificatesServic
         if (!newest || newest !== activeCa(cas, now) || newest.notAfter.getTime() - now.getTime() > leadMs) continue;
         const facts = await deps.pki.createSuccessorTenantCa(tenant.id, tenant.name);
         const activeFrom = new Date(Math.min(now.getTime() + policy.caActivationDelaySeconds * 1000, newest.notAfter.getTime()));
-        tenantCaRow(em, tenant.id, facts, activeFrom, now);
-        await em.flush();
+        // Its own unit of work: losing the race to another node (unique successorOf) skips this tenant only.
+        const tem = deps.em.fork();
+        tenantCaRow(tem, tenant.id, facts, activeFrom, now, newest.serialNumber);
+        try {
+          await tem.flush();
+        } catch (e) {
+          if (!isUniqueViolation(e)) throw e;
+          log.info({ tenantId: tenant.id }, 'another node made the successor tenant CA');
+          continue;
+        }
         created++;
         log.info({ tenantId: tenant.id, serialNumber: facts.serialNumber, activeFrom: activeFrom.toISOString() }, 'successor tenant CA created');
       }

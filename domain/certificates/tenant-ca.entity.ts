@@ -21,6 +21,11 @@ export const TenantCa = defineEntity({
     sha256Thumbprint: p.string().length(64),
     /** When it becomes the signer of new device certificates. */
     activeFrom: p.datetime(),
+    /**
+     * The CA this one succeeds (null for a tenant's first). Unique: two processes rotating the same CA at once
+     * cannot both record a successor; the loser's insert fails and it backs off.
+     */
+    successorOf: p.string().length(64).nullable().unique(),
     createdAt: p.datetime(),
     /** 0 until the first CRL is signed; increases with every CRL (RFC 5280 cRLNumber). */
     crlNumber: p.integer().default(0),

@@ -6,8 +6,15 @@ import { Tenant } from '../tenancy/tenant.entity.js';
 import type { TenantCaStatus, TenantCaView } from '../views.js';
 import { TenantCa, type TenantCaEntity } from './tenant-ca.entity.js';
 
-/** The row for a CA the PKI just made. */
-export function tenantCaRow(em: EntityManager, tenantId: string, facts: CertificateFacts, activeFrom: Date, now: Date): TenantCaEntity {
+/** The row for a CA the PKI just made; `successorOf` names the CA it succeeds (null for a tenant's first). */
+export function tenantCaRow(
+  em: EntityManager,
+  tenantId: string,
+  facts: CertificateFacts,
+  activeFrom: Date,
+  now: Date,
+  successorOf: string | null = null,
+): TenantCaEntity {
   return em.create(TenantCa, {
     serialNumber: facts.serialNumber,
     tenant: tenantId,
@@ -18,6 +25,7 @@ export function tenantCaRow(em: EntityManager, tenantId: string, facts: Certific
     sha1Thumbprint: facts.sha1Thumbprint,
     sha256Thumbprint: facts.sha256Thumbprint,
     activeFrom,
+    successorOf,
     createdAt: now,
     crlNumber: 0,
     crlPem: null,
