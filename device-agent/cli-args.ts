@@ -16,6 +16,7 @@ export const USAGE = `Usage: device-agent <command> [options]
 Commands:
   manufacture   Make device identities: each device creates its own P-256 key and CSR, the service signs them.
   run           Run emulated devices over MQTT with mutual TLS until Ctrl-C / SIGTERM.
+  fleet         Manufacture N devices in memory (optionally claim them) and run them all in this process.
 
 device-agent manufacture --count N --out DIR [options]
   --count N          how many devices to make (1-${MAX_COUNT})
@@ -36,6 +37,19 @@ device-agent run --identity PATH [options]
   --connect-with identity|tenant-certificate
                      the certificate presented to the broker (default identity; tenant-certificate once held)
 
+device-agent fleet --count N [options]
+  --count N          how many devices (1-${MAX_COUNT}); made in memory with the admin key (as manufacture)
+  --service URL      the Spheregate gateway (default ${DEFAULT_SERVICE_URL})
+  --broker URL       the Spheregate MQTT broker (default ${DEFAULT_BROKER_URL})
+  --admin-key KEY    platform-admin key; else env ${ADMIN_KEY_ENV}; else the file ${DEFAULT_ADMIN_KEY_FILE}
+  --ca FILE          the platform root CA (default ${DEFAULT_CA_FILE})
+  --tenant-key KEY   with --claim-into: claim the devices into this tenant ...
+  --claim-into GROUP ... and assign them to this device group ID
+  --ramp N           devices started per second (default 100); at most 64 connect at once
+  --up-timeout S     seconds for all devices to come online before the exit code turns 1 (default 60)
+  --no-attest        do not attest
+  Prints a one-line summary every second; Ctrl-C stops every device cleanly.
+
   -h, --help         show this help
 `;
 
@@ -50,6 +64,7 @@ export type Command =
       readonly adminKey: string | null;
       readonly caFile: string;
     }
+  | FleetCommand
   | {
       readonly kind: 'run';
       readonly identityPath: string;
@@ -58,6 +73,19 @@ export type Command =
       readonly attest: boolean;
       readonly connectWith: 'identity' | 'tenant-certificate';
     };
+
+export type FleetCommand = {
+  readonly kind: 'fleet';
+  readonly count: number;
+  readonly serviceUrl: string;
+  readonly brokerUrl: string;
+  readonly adminKey: string | null;
+  readonly caFile: string;
+  readonly claim: { readonly tenantKey: string; readonly deviceGroupId: string } | null;
+  readonly rampPerSecond: number;
+  readonly upTimeoutSeconds: number;
+  readonly attest: boolean;
+};
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -68,7 +96,8 @@ export function parseCommand(argv: readonly string[], env: Readonly<Record<strin
   if (name === undefined || name === '-h' || name === '--help' || name === 'help') return { kind: 'help' };
   if (name === 'manufacture') return parseManufacture(rest, env);
   if (name === 'run') return parseRun(rest);
-  throw new UsageError(`unknown command "${name}" (expected "manufacture" or "run")`);
+  if (name === 'fleet') return parseFleet(rest, env);
+  throw new UsageError(`unknown command "${name}" (expected "manufacture", "run" or "fleet")`);
 }
 
 function parseManufacture(args: string[], env: Readonly<Record<string, string | undefined>>): Command {
@@ -96,6 +125,47 @@ function parseManufacture(args: string[], env: Readonly<Record<string, string | 
     adminKey,
     caFile: optionalString(values['ca']) ?? DEFAULT_CA_FILE,
   };
+}
+
+function parseFleet(args: string[], env: Readonly<Record<string, string | undefined>>): Command {
+  const { values } = parseFlags(args, {
+    count: { type: 'string' },
+    service: { type: 'string' },
+    broker: { type: 'string' },
+    'admin-key': { type: 'string' },
+    ca: { type: 'string' },
+    'tenant-key': { type: 'string' },
+    'claim-into': { type: 'string' },
+    ramp: { type: 'string' },
+    'up-timeout': { type: 'string' },
+    'no-attest': { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values['help'] === true) return { kind: 'help' };
+  const whole = (flag: string, raw: string, min: number, max: number): number => {
+    if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) throw new UsageError(`${flag} must be a whole number from ${min} to ${max}, got "${raw}"`);
+    return Number(raw);
+  };
+  const serviceUrl = optionalString(values['service']) ?? DEFAULT_SERVICE_URL;
+  requireUrl(serviceUrl, '--service', ['http:', 'https:']);
+  const brokerUrl = optionalString(values['broker']) ?? DEFAULT_BROKER_URL;
+  requireUrl(brokerUrl, '--broker', ['mqtts:']);
+  const tenantKey = optionalString(values['tenant-key']);
+  const deviceGroupId = optionalString(values['claim-into']);
+  if ((tenantKey === undefined) !== (deviceGroupId === undefined)) throw new UsageError('--tenant-key and --claim-into go together');
+  const command: FleetCommand = {
+    kind: 'fleet',
+    count: whole('--count', requireString(values['count'], '--count'), 1, MAX_COUNT),
+    serviceUrl,
+    brokerUrl,
+    adminKey: optionalString(values['admin-key']) ?? nonEmpty(env[ADMIN_KEY_ENV]) ?? null,
+    caFile: optionalString(values['ca']) ?? DEFAULT_CA_FILE,
+    claim: tenantKey !== undefined && deviceGroupId !== undefined ? { tenantKey, deviceGroupId } : null,
+    rampPerSecond: whole('--ramp', optionalString(values['ramp']) ?? '100', 1, 100_000),
+    upTimeoutSeconds: whole('--up-timeout', optionalString(values['up-timeout']) ?? '60', 1, 86_400),
+    attest: values['no-attest'] !== true,
+  };
+  return command;
 }
 
 function parseRun(args: string[]): Command {

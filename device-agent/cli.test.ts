@@ -55,8 +55,31 @@ describe('device-agent command line', () => {
       });
     });
 
+    it('reads fleet flags with their defaults', () => {
+      expect(parseCommand(['fleet', '--count', '500'], { SPHEREGATE_ADMIN_KEY: 'k' })).toEqual({
+        kind: 'fleet',
+        count: 500,
+        serviceUrl: 'http://localhost:4000',
+        brokerUrl: DEFAULT_BROKER_URL,
+        adminKey: 'k',
+        caFile: './data/pki/root-ca.pem',
+        claim: null,
+        rampPerSecond: 100,
+        upTimeoutSeconds: 60,
+        attest: true,
+      });
+      expect(parseCommand(['fleet', '--count', '2', '--tenant-key', 't', '--claim-into', 'g', '--ramp', '5', '--no-attest'])).toMatchObject({
+        claim: { tenantKey: 't', deviceGroupId: 'g' },
+        rampPerSecond: 5,
+        attest: false,
+      });
+    });
+
     it.each([
       [['frobnicate'], /unknown command "frobnicate"/],
+      [['fleet'], /--count is required/],
+      [['fleet', '--count', '3', '--tenant-key', 't'], /--tenant-key and --claim-into go together/],
+      [['fleet', '--count', '3', '--ramp', '0'], /--ramp must be a whole number/],
       [['run', '--identity', 'd', '--connect-with', 'password'], /--connect-with: expected "identity" or "tenant-certificate"/],
       [['manufacture', '--out', 'd'], /--count is required/],
       [['manufacture', '--count', 'many', '--out', 'd'], /--count must be a whole number/],

@@ -6,7 +6,9 @@ import { realpathSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ADMIN_KEY_ENV, DEFAULT_ADMIN_KEY_FILE, USAGE, UsageError, parseCommand, type Command } from './cli-args.js';
+import { ADMIN_KEY_ENV, DEFAULT_ADMIN_KEY_FILE, USAGE, UsageError, parseCommand, type Command, type FleetCommand } from './cli-args.js';
+import { claimIntoGroup } from './claim.js';
+import { Fleet, formatSummary } from './fleet.js';
 import { EmulatedDevice, type DeviceLog } from './emulated-device.js';
 import { CERTIFICATE_FILE_SUFFIX, FileCertificateStore } from './certificate-store.js';
 import { loadIdentity, readIdentityFile, type IdentityFile } from './identity.js';
@@ -40,6 +42,8 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
         return await runManufacture(command, io);
       case 'run':
         return await runDevices(command, io);
+      case 'fleet':
+        return await runFleet(command, io);
     }
   } catch (e) {
     io.err(`device-agent: ${e instanceof Error ? e.message : String(e)}`);
@@ -94,6 +98,51 @@ async function runDevices(command: Extract<Command, { kind: 'run' }>, io: CliIo)
   io.err('stopping…');
   await Promise.all(devices.map((d) => d.stop()));
   return 0;
+}
+
+/**
+ * Manufactures N devices in memory, optionally claims them into a group, runs them all, prints a summary line
+ * every second, and stops them cleanly when asked. Exit code 1 if they were not all online within the timeout.
+ */
+async function runFleet(command: FleetCommand, io: CliIo): Promise<number> {
+  const adminKey = command.adminKey ?? (await readAdminKeyFile());
+  const trustAnchorsPem = await readPemFile(command.caFile, '--ca');
+  const identities = await manufacture({
+    serviceUrl: command.serviceUrl,
+    adminKey,
+    count: command.count,
+    trustAnchorsPem,
+    onProgress: (made, total) => io.err(`manufactured ${made}/${total}`),
+  });
+  if (command.claim) {
+    await claimIntoGroup({ serviceUrl: command.serviceUrl, tenantKey: command.claim.tenantKey, deviceIds: identities.map((i) => i.deviceId), deviceGroupId: command.claim.deviceGroupId });
+    io.err(`claimed ${identities.length} devices into group ${command.claim.deviceGroupId}`);
+  }
+  const fleet = new Fleet({ identities, brokerUrl: command.brokerUrl, rampPerSecond: command.rampPerSecond, attest: command.attest });
+  void fleet.start();
+  const ticker = setInterval(() => io.err(formatSummary(fleet.summary())), 1000);
+  let upInTime = false;
+  let stopped = false;
+  const deadline = Date.now() + command.upTimeoutSeconds * 1000;
+  const watch = (async () => {
+    while (!stopped && Date.now() < deadline) {
+      if (fleet.summary().online === identities.length) {
+        upInTime = true;
+        io.err(`all ${identities.length} devices online`);
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    if (!upInTime) io.err(`${stopped ? "stopped before all devices came up" : `not all devices came up within ${command.upTimeoutSeconds} s`}: ${formatSummary(fleet.summary())}`);
+  })();
+  await io.stopRequested;
+  stopped = true;
+  clearInterval(ticker);
+  await watch;
+  io.err('stopping…');
+  await fleet.stop();
+  io.out(formatSummary(fleet.summary()));
+  return upInTime ? 0 : 1;
 }
 
 async function readIdentities(path: string): Promise<Array<{ path: string; identity: IdentityFile }>> {

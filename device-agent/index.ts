@@ -50,3 +50,5 @@ export {
   type BackoffPolicy,
   type FullJitterOptions,
 } from './backoff.js';
+export { Fleet, formatSummary, type FleetOptions, type FleetSummary } from './fleet.js';
+export { claimIntoGroup } from './claim.js';
