@@ -1,0 +1,91 @@
+/**
+ * The client side of the mTLS connect storm: N distinct devices connect (TLS handshake with a client certificate,
+ * CONNECT, CONNACK) with bounded concurrency, and stay connected until released. Records the time to CONNACK of
+ * each connection and which failed.
+ */
+import { connect, type MqttClient } from 'mqtt';
+
+export interface StormDevice {
+  readonly deviceId: string;
+  readonly keyPem: string;
+  readonly certificatePem: string;
+}
+
+export interface StormOptions {
+  readonly port: number;
+  readonly rootCaPem: string;
+  readonly devices: readonly StormDevice[];
+  /** Connections in progress at once. @default 50 */
+  readonly concurrency?: number;
+}
+
+export interface StormResult {
+  readonly connected: number;
+  readonly failed: number;
+  readonly durationMs: number;
+  /** Time to CONNACK of each successful connection, ms. */
+  readonly latenciesMs: readonly number[];
+  /** The first few failure reasons. */
+  readonly errors: readonly string[];
+}
+
+export interface Storm {
+  readonly result: StormResult;
+  /** Disconnects every client. */
+  release(): Promise<void>;
+}
+
+export async function connectStorm(opts: StormOptions): Promise<Storm> {
+  const clients: MqttClient[] = [];
+  const latencies: number[] = [];
+  const errors: string[] = [];
+  let failed = 0;
+  let next = 0;
+  const begin = performance.now();
+  const worker = async (): Promise<void> => {
+    for (;;) {
+      const device = opts.devices[next++];
+      if (!device) return;
+      const started = performance.now();
+      try {
+        clients.push(await connectOne(opts, device));
+        latencies.push(performance.now() - started);
+      } catch (e) {
+        failed++;
+        if (errors.length < 5) errors.push(e instanceof Error ? e.message : String(e));
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 50) }, worker));
+  const durationMs = performance.now() - begin;
+  return {
+    result: { connected: clients.length, failed, durationMs, latenciesMs: latencies, errors },
+    release: async () => {
+      await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
+    },
+  };
+}
+
+function connectOne(opts: StormOptions, device: StormDevice): Promise<MqttClient> {
+  return new Promise((resolve, reject) => {
+    const client = connect({
+      host: 'localhost',
+      port: opts.port,
+      protocol: 'mqtts',
+      protocolVersion: 4,
+      clientId: device.deviceId,
+      key: device.keyPem,
+      cert: device.certificatePem,
+      ca: opts.rootCaPem,
+      keepalive: 600,
+      reconnectPeriod: 0,
+      connectTimeout: 30_000,
+    });
+    client.once('connect', () => resolve(client));
+    client.once('error', (e) => {
+      client.end(true);
+      reject(e);
+    });
+    client.once('close', () => reject(new Error('closed before CONNACK')));
+  });
+}
