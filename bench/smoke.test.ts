@@ -2,6 +2,7 @@
  * The benchmark's smoke mode, so it cannot rot: the connect-storm scenario end to end with a handful of devices
  * and one repetition, against all three brokers (Mosquitto included), clients in this process.
  */
+import { runAttestation } from './attestation.js';
 import { runConnectStorm } from './run.js';
 
 test('the connect-storm scenario runs end to end against Spheregate, bare Aedes and Mosquitto', async () => {
@@ -15,4 +16,12 @@ test('the connect-storm scenario runs end to end against Spheregate, bare Aedes 
   }
   expect(Number.isFinite(report.ratios.vsMosquitto.connectionsPerSecond)).toBe(true);
   expect(Number.isFinite(report.ratios.vsBareAedes.p99ConnackMs)).toBe(true);
+}, 120_000);
+
+test('the attestation scenario runs end to end and measures its floor', async () => {
+  const report = await runAttestation({ devices: 3, reps: 1, concurrency: 2 });
+  expect(report.failed).toBe(0);
+  expect(report.certificatesPerSecond.median).toBeGreaterThan(0);
+  expect(report.bareSigningPerSecond.median).toBeGreaterThan(0);
+  expect(Number.isFinite(report.ratio)).toBe(true);
 }, 120_000);
