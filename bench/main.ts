@@ -24,7 +24,7 @@ await mkdir(join(root, 'bench', 'results'), { recursive: true });
 const facts = await machineFacts(root);
 await writeFile(join(root, 'bench', 'results', 'connect-storm.json'), `${JSON.stringify({ facts, report }, null, 2)}\n`);
 await writeFile(join(root, 'bench', 'results', 'attestation.json'), `${JSON.stringify({ facts, report: attestation }, null, 2)}\n`);
-const markdown = `${renderMarkdown(facts, report)}${renderAttestation(attestation)}`;
+const markdown = `${renderMarkdown(facts, report)}\n${renderAttestation(attestation)}`;
 await writeFile(join(root, 'bench', 'RESULTS.md'), markdown);
 console.log(markdown);
 
