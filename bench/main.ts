@@ -18,7 +18,7 @@ if (!Number.isInteger(devices) || devices < 1 || !Number.isInteger(reps) || reps
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const progress = (line: string): void => console.error(line);
-const report = await runConnectStorm({ devices, reps, loadInChild: true, onProgress: progress });
+const report = await runConnectStorm({ devices, reps, isolate: true, onProgress: progress });
 const attestation = await runAttestation({ devices: Math.min(devices, 1000), reps, onProgress: progress });
 await mkdir(join(root, 'bench', 'results'), { recursive: true });
 const facts = await machineFacts(root);

@@ -10,7 +10,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { manufacture } from '../device-agent/manufacture.js';
-import { connectStorm, type StormDevice, type StormOptions, type StormResult } from './connect-storm.js';
+import { connectStorm, type StormDevice, type StormOptions } from './connect-storm.js';
 import { median, percentile, type Spread, spread } from './stats.js';
 import {
   pkiFilesOf,
@@ -19,14 +19,18 @@ import {
   startSpheregateTarget,
   TARGETS,
   type BrokerTarget,
+  type ProcessUsage,
   type TargetName,
 } from './targets.js';
 
 export interface ConnectStormOptions {
   readonly devices: number;
   readonly reps: number;
-  /** Run the clients in a child process (dist/bench/load-child.js), so in-process brokers' CPU is their own. */
-  readonly loadInChild: boolean;
+  /**
+   * Run each node broker in its own process (dist/bench/target-child.js), as Mosquitto runs in its own, so CPU
+   * and RSS are the broker's alone. Off (smoke test under Jest, which cannot fork TypeScript): all in-process.
+   */
+  readonly isolate: boolean;
   readonly concurrency?: number;
   readonly onProgress?: (line: string) => void;
 }
@@ -79,7 +83,13 @@ export async function runConnectStorm(opts: ConnectStormOptions): Promise<Connec
     const devices: StormDevice[] = identities.map((i) => ({ deviceId: i.deviceId, keyPem: i.privateKeyPem, certificatePem: i.certificatePem }));
     const pki = pkiFilesOf(dataDir);
     const start = (name: TargetName): Promise<BrokerTarget> =>
-      name === 'spheregate' ? startSpheregateTarget(dataDir) : name === 'bare-aedes' ? startBareAedesTarget(pki) : startMosquittoTarget(pki, workDir);
+      name === 'mosquitto'
+        ? startMosquittoTarget(pki, workDir)
+        : opts.isolate
+          ? startTargetChild(name, dataDir)
+          : name === 'spheregate'
+            ? startSpheregateTarget(dataDir)
+            : startBareAedesTarget(pki);
 
     const runs: Record<TargetName, TargetMeasurement[]> = { spheregate: [], 'bare-aedes': [], mosquitto: [] };
     for (let rep = 0; rep < opts.reps; rep++) {
@@ -88,7 +98,7 @@ export async function runConnectStorm(opts: ConnectStormOptions): Promise<Connec
       for (const name of order) {
         const target = await start(name);
         try {
-          const measurement = await measure(target, { port: target.mqttPort, rootCaPem, devices, concurrency: opts.concurrency ?? 50 }, opts.loadInChild);
+          const measurement = await measure(target, { port: target.mqttPort, rootCaPem, devices, concurrency: opts.concurrency ?? 50 });
           runs[name].push(measurement);
           say(`rep ${rep + 1}/${opts.reps} ${name}: ${measurement.connectionsPerSecond.toFixed(0)} conn/s, ${measurement.brokerCpuMsPerConnection.toFixed(2)} CPU ms/conn, p99 ${measurement.p99ConnackMs.toFixed(0)} ms, ${(measurement.rssBytesPerDevice / 1024).toFixed(1)} KiB/device, ${measurement.failed} failed`);
         } finally {
@@ -108,10 +118,10 @@ export async function runConnectStorm(opts: ConnectStormOptions): Promise<Connec
   }
 }
 
-async function measure(target: BrokerTarget, storm: StormOptions, inChild: boolean): Promise<TargetMeasurement> {
+async function measure(target: BrokerTarget, storm: StormOptions): Promise<TargetMeasurement> {
   await new Promise((resolve) => setTimeout(resolve, 200));
   const before = await target.usage();
-  const { result, release } = inChild ? await stormInChild(storm) : await stormHere(storm);
+  const { result, release } = await connectStorm(storm);
   // Connected and idle: let the broker settle its bookkeeping (presence writes) before reading its usage.
   await new Promise((resolve) => setTimeout(resolve, 500));
   const after = await target.usage();
@@ -127,22 +137,23 @@ async function measure(target: BrokerTarget, storm: StormOptions, inChild: boole
   };
 }
 
-async function stormHere(options: StormOptions): Promise<{ result: StormResult; release: () => Promise<void> }> {
-  const storm = await connectStorm(options);
-  return { result: storm.result, release: storm.release };
-}
-
-async function stormInChild(options: StormOptions): Promise<{ result: StormResult; release: () => Promise<void> }> {
-  const child = fork(new URL('./load-child.js', import.meta.url), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const next = (): Promise<{ ready?: true; result?: StormResult }> => once(child, 'message').then(([m]) => m as { ready?: true; result?: StormResult });
-  await next();
-  child.send({ cmd: 'storm', options });
-  const { result } = await next();
-  if (!result) throw new Error('the load generator sent no result');
+/** A node broker in its own process (see target-child.ts), behind the same interface. */
+async function startTargetChild(name: 'spheregate' | 'bare-aedes', dataDir: string): Promise<BrokerTarget> {
+  const child = fork(new URL('./target-child.js', import.meta.url), [name, dataDir], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    execArgv: ['--expose-gc'],
+  });
+  const reply = <T>(): Promise<T> => once(child, 'message').then(([m]) => m as T);
+  const { mqttPort } = await reply<{ mqttPort: number }>();
   return {
-    result,
-    release: async () => {
-      child.send({ cmd: 'release' });
+    name,
+    mqttPort,
+    usage: async () => {
+      child.send({ cmd: 'usage' });
+      return (await reply<{ usage: ProcessUsage }>()).usage;
+    },
+    close: async () => {
+      child.send({ cmd: 'close' });
       if (child.exitCode === null) await once(child, 'exit');
     },
   };

@@ -6,7 +6,7 @@ import { runAttestation } from './attestation.js';
 import { runConnectStorm } from './run.js';
 
 test('the connect-storm scenario runs end to end against Spheregate, bare Aedes and Mosquitto', async () => {
-  const report = await runConnectStorm({ devices: 4, reps: 1, loadInChild: false, concurrency: 2 });
+  const report = await runConnectStorm({ devices: 4, reps: 1, isolate: false, concurrency: 2 });
   for (const target of ['spheregate', 'bare-aedes', 'mosquitto'] as const) {
     const [run] = report.runs[target];
     expect({ target, failed: run?.failed }).toEqual({ target, failed: 0 });
