@@ -94,6 +94,7 @@ export async function startSpheregate(config: Config, opts: StartOptions): Promi
         trustAnchorsPem: [loaded.manufacturingCaPem, loaded.rootCaPem],
       },
       attestation: services.attestation,
+      errorReports: services.errorReports,
     });
     closers.push({ name: 'broker', close: () => broker.close() });
     const stopRevocations = disconnectRevokedDevices(bus, broker, log);

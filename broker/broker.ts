@@ -40,6 +40,7 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
   aedes.authorizePublish = createPublishFlow({
     presence: opts.presence,
     attestation: opts.attestation ?? null,
+    errorReports: opts.errorReports ?? null,
     outbound,
     log,
     sessionOf,

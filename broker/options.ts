@@ -1,4 +1,4 @@
-import type { AttestationService, PresenceService } from '../domain/services.js';
+import type { AttestationService, ErrorReportsService, PresenceService } from '../domain/services.js';
 import type { Logger } from '../domain/shared/logger.js';
 import type { Payload } from '../contract/mqtt/codec.js';
 import type { DownMessage } from '../contract/mqtt/topics.js';
@@ -20,6 +20,8 @@ export interface BrokerOptions {
   readonly presence: PresenceService;
   /** Remote attestation and certificate issuance. Without it, attestation messages are refused (FORBIDDEN). */
   readonly attestation?: AttestationService;
+  /** Error reports from devices. Without it, error-reports messages are refused (FORBIDDEN). */
+  readonly errorReports?: ErrorReportsService;
   readonly log: Logger;
   /** 0 picks a free port (see Broker.port). */
   readonly port: number;

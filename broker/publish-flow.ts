@@ -10,7 +10,7 @@
  * and the device sends the message again after reconnecting.
  */
 import type { Client, PublishPacket } from 'aedes';
-import type { AttestationService, PresenceService } from '../domain/services.js';
+import type { AttestationService, ErrorReportsService, PresenceService } from '../domain/services.js';
 import type { Logger } from '../domain/shared/logger.js';
 import type { DeviceErrorCode } from '../contract/mqtt/messages.js';
 import { authorizePublishTopic } from './acl.js';
@@ -25,6 +25,7 @@ export type AuthorizePublish = (client: Client | null, packet: PublishPacket, ca
 export interface PublishFlowDeps {
   readonly presence: PresenceService;
   readonly attestation: AttestationService | null;
+  readonly errorReports: ErrorReportsService | null;
   readonly outbound: Outbound;
   readonly log: Logger;
   readonly sessionOf: (client: Client | null) => DeviceSession | null;
@@ -72,6 +73,7 @@ export function createPublishFlow(deps: PublishFlowDeps): AuthorizePublish {
           {
             presence,
             attestation: deps.attestation,
+            errorReports: deps.errorReports,
             deviceId: session.deviceId,
             reply: (message, body) => outbound.sendToDevice(session.deviceId, message, body),
           },
@@ -80,8 +82,8 @@ export function createPublishFlow(deps: PublishFlowDeps): AuthorizePublish {
       )
       .then(
         (outcome) => {
-          if (outcome.kind === 'rejected') reply(session, outcome.code, outcome.message, packet.topic);
-          else deps.onStored(session.deviceId);
+          if (outcome.kind !== 'stored') reply(session, outcome.code, outcome.message, packet.topic);
+          if (outcome.kind !== 'rejected') deps.onStored(session.deviceId);
           callback(null);
         },
         (error: unknown) => {

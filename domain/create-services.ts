@@ -5,6 +5,7 @@
 import { createAttestationService } from './certificates/attestation.service.js';
 import { createCertificatesService } from './certificates/certificates.service.js';
 import { createDevicesService } from './devices/devices.service.js';
+import { createErrorReportsService } from './error-reports/error-reports.service.js';
 import { createPresenceService } from './devices/presence.service.js';
 import { createProductsService } from './products/products.service.js';
 import type { Services } from './services.js';
@@ -21,5 +22,6 @@ export function createServices(deps: ServiceDeps): Services {
     presence: createPresenceService(deps),
     attestation: createAttestationService(deps),
     certificates: createCertificatesService(deps),
+    errorReports: createErrorReportsService(deps),
   };
 }

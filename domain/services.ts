@@ -26,6 +26,16 @@ import type {
   ProductView,
   TenantView,
   UpdatePolicy,
+  ErrorIngestResult,
+  ErrorReportBatch,
+  ErrorReportFilter,
+  ErrorReportView,
+  ErrorSummary,
+  ErrorSummaryGroupBy,
+  IssueFilter,
+  IssueSort,
+  IssueView,
+  TimeBucket,
 } from './views.js';
 
 export interface TenancyService {
@@ -146,6 +156,31 @@ export interface CertificatesService {
   rotateDueCas(actor: Actor | null): Promise<{ readonly created: number }>;
 }
 
+/** Crash and exit events from devices: stored from the broker, read by tenants, purged by a timer. */
+export interface ErrorReportsService {
+  /**
+   * Broker-facing, before the PUBACK: stores a device's batch. Per event: refused (bad times, component or image
+   * not known for the device), a duplicate (event ID stored before: not counted again), over the device's hourly
+   * limit (counted in one row), or stored and, when unplanned, folded into its issue. NOT_FOUND for an unknown
+   * device; FORBIDDEN for an unclaimed one.
+   */
+  report(deviceId: string, batch: ErrorReportBatch): Promise<ErrorIngestResult>;
+  /** Reader+. Newest first (by the event's start time). */
+  listErrorReports(actor: Actor | null, filter: ErrorReportFilter, page: PageRequest): Promise<Page<ErrorReportView>>;
+  /** Reader+. Every matching report, newest first, read in pages (for the CSV download). Authorised on call. */
+  exportErrorReports(actor: Actor | null, filter: ErrorReportFilter): Promise<AsyncIterable<ErrorReportView>>;
+  /** Reader+. Counts by group and optional time bucket, plus what was counted but not stored. */
+  errorSummary(actor: Actor | null, filter: ErrorReportFilter, groupBy: ErrorSummaryGroupBy, bucket: TimeBucket | null): Promise<ErrorSummary>;
+  /** Reader+. */
+  listIssues(actor: Actor | null, filter: IssueFilter, sort: IssueSort, page: PageRequest): Promise<Page<IssueView>>;
+  getIssue(actor: Actor | null, issueId: string): Promise<IssueView>;
+  /**
+   * System (a timer on every node): deletes reports whose end time is past retention, if this node holds the
+   * purge lease (ran: false otherwise). Idempotent.
+   */
+  purgeExpired(actor: Actor | null, holder: string): Promise<{ readonly ran: boolean; readonly deleted: number }>;
+}
+
 export interface Services {
   readonly tenancy: TenancyService;
   readonly products: ProductsService;
@@ -153,4 +188,5 @@ export interface Services {
   readonly presence: PresenceService;
   readonly attestation: AttestationService;
   readonly certificates: CertificatesService;
+  readonly errorReports: ErrorReportsService;
 }

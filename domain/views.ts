@@ -2,6 +2,7 @@
  * What the domain hands to transports: plain, read-only values, never ORM entities (so server/ and broker/ stay
  * free of persistence details and cannot lazy-load across tenants).
  */
+import type { ErrorCategory, ErrorEventClass, ErrorEventType } from './error-reports/error-categories.js';
 import type { Role } from './shared/actor.js';
 
 export type OsFeed = 'Retail' | 'RetailEval';
@@ -211,3 +212,118 @@ export type AttestationRefusalReason =
   | 'DEVICE_UNCLAIMED'
   | 'DEVICE_REVOKED'
   | 'RATE_LIMITED';
+
+/** One event as the broker hands it over (already schema-checked against the MQTT contract). */
+export interface ErrorEventInput {
+  readonly eventId: string;
+  readonly category: ErrorCategory;
+  readonly componentId: string | null;
+  readonly imageId: string | null;
+  readonly exitCode: number | null;
+  readonly signal: number | null;
+  readonly description: string | null;
+  readonly count: number;
+  readonly startTime: Date;
+  readonly endTime: Date;
+}
+
+export interface ErrorReportBatch {
+  readonly events: readonly ErrorEventInput[];
+  /** The device's running total of events it dropped itself (queue full); null when it did not say. */
+  readonly droppedTotal: number | null;
+}
+
+/** What became of a batch: each event is stored, a duplicate of one stored before, over the rate limit, or refused. */
+export interface ErrorIngestResult {
+  readonly stored: number;
+  readonly duplicates: number;
+  readonly rateLimited: number;
+  readonly refused: readonly { readonly eventId: string; readonly reason: string }[];
+}
+
+export interface ErrorReportView {
+  readonly id: string;
+  readonly eventId: string;
+  readonly tenantId: string;
+  readonly deviceId: string;
+  readonly productId: string | null;
+  readonly deviceGroupId: string | null;
+  readonly eventType: ErrorEventType;
+  readonly eventClass: ErrorEventClass;
+  readonly category: ErrorCategory;
+  readonly count: number;
+  readonly description: string;
+  readonly exitCode: number | null;
+  readonly signal: number | null;
+  readonly componentId: string | null;
+  readonly imageId: string | null;
+  readonly startTime: Date;
+  readonly endTime: Date;
+  readonly receivedAt: Date;
+  readonly issueId: string | null;
+}
+
+/** Every field optional; `from` (inclusive) and `to` (exclusive) bound the event's start time. */
+export interface ErrorReportFilter {
+  readonly productId?: string | null;
+  readonly deviceGroupId?: string | null;
+  readonly deviceId?: string | null;
+  readonly category?: ErrorCategory | null;
+  readonly eventClass?: ErrorEventClass | null;
+  readonly eventType?: ErrorEventType | null;
+  readonly componentId?: string | null;
+  readonly imageId?: string | null;
+  readonly from?: Date | null;
+  readonly to?: Date | null;
+}
+
+export const ERROR_SUMMARY_GROUPS = ['NONE', 'CATEGORY', 'COMPONENT', 'IMAGE', 'PRODUCT', 'DEVICE_GROUP', 'DEVICE'] as const;
+export type ErrorSummaryGroupBy = (typeof ERROR_SUMMARY_GROUPS)[number];
+export const TIME_BUCKETS = ['HOUR', 'DAY'] as const;
+export type TimeBucket = (typeof TIME_BUCKETS)[number];
+
+export interface ErrorSummaryRow {
+  /** The group's value (a category, component ID, …); null for NONE, or for events without one (an OS event has no component). */
+  readonly key: string | null;
+  /** Start of the time bucket (UTC); null without bucketing. */
+  readonly bucketStart: Date | null;
+  /** Sum of the events' counts. */
+  readonly eventCount: number;
+  /** Stored reports (rows). */
+  readonly reportCount: number;
+  readonly deviceCount: number;
+}
+
+export interface ErrorSummary {
+  readonly rows: readonly ErrorSummaryRow[];
+  /** Events not stored because a device exceeded its rate limit, in the filter's time range (hour precision). */
+  readonly rateLimitedCount: number;
+  /** Events devices dropped themselves because their offline queue was full. */
+  readonly droppedByDevicesCount: number;
+}
+
+export interface IssueView {
+  readonly id: string;
+  readonly tenantId: string;
+  readonly category: ErrorCategory;
+  readonly eventClass: ErrorEventClass;
+  readonly componentId: string | null;
+  readonly imageId: string | null;
+  readonly exitCode: number | null;
+  readonly signal: number | null;
+  readonly firstSeen: Date;
+  readonly lastSeen: Date;
+  readonly eventCount: number;
+  readonly deviceCount: number;
+}
+
+export interface IssueFilter {
+  readonly category?: ErrorCategory | null;
+  readonly componentId?: string | null;
+  readonly imageId?: string | null;
+  /** Only issues seen at or after this time. */
+  readonly seenSince?: Date | null;
+}
+
+export const ISSUE_SORTS = ['DEVICE_COUNT', 'LAST_SEEN'] as const;
+export type IssueSort = (typeof ISSUE_SORTS)[number];

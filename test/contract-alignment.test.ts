@@ -2,7 +2,8 @@
  * The domain declares what it needs of the wire contract without importing it (domain/ imports none of our
  * folders). These tests keep the two declarations equal, so a change on one side fails here, not in the field.
  */
-import { ATTESTATION_REFUSALS, AttestationStatement } from '../contract/mqtt/messages.js';
+import { ATTESTATION_REFUSALS, AttestationStatement, ERROR_EVENT_CATEGORIES, ERROR_EVENT_KINDS } from '../contract/mqtt/messages.js';
+import { CATEGORY_KINDS, ERROR_CATEGORIES } from '../domain/error-reports/error-categories.js';
 import { Statement } from '../domain/certificates/attestation-statement.js';
 import type { AttestationRefusalReason } from '../domain/views.js';
 
@@ -26,5 +27,11 @@ describe('domain and MQTT contract agree', () => {
       RATE_LIMITED: true,
     };
     expect(Object.keys(domainReasons).sort()).toEqual([...ATTESTATION_REFUSALS].sort());
+  });
+
+  test('on the error event categories, their type and class', () => {
+    expect([...ERROR_CATEGORIES]).toEqual([...ERROR_EVENT_CATEGORIES]);
+    const contract = Object.fromEntries(Object.entries(ERROR_EVENT_KINDS).map(([c, k]) => [c, { eventType: k.type, eventClass: k.eventClass }]));
+    expect(contract).toEqual(CATEGORY_KINDS);
   });
 });

@@ -3,6 +3,7 @@ import type { UpMessage } from '../../contract/mqtt/topics.js';
 import { ingestAttestation } from './attestation.js';
 import { ingestChallengeRequest } from './challenge-request.js';
 import type { IngestContext } from './context.js';
+import { ingestErrorReports } from './error-reports.js';
 import type { IngestOutcome } from './outcome.js';
 import { ingestStatus } from './status.js';
 
@@ -15,6 +16,7 @@ const INGEST: { readonly [M in UpMessage]: Ingest } = {
   status: (ctx, payload) => ingestStatus(ctx.presence, ctx.deviceId, payload),
   'challenge-request': ingestChallengeRequest,
   attestation: ingestAttestation,
+  'error-reports': ingestErrorReports,
 };
 
 export const ingest = (message: UpMessage, ctx: IngestContext, payload: Uint8Array): Promise<IngestOutcome> => INGEST[message](ctx, payload);

@@ -146,6 +146,64 @@ export const AttestationResult = Type.Union([
 ]);
 export type AttestationResult = Static<typeof AttestationResult>;
 
+/**
+ * Error and event categories, as Azure Sphere's error data names them. The category fixes the event type
+ * (planned: updates and reboots; unplanned: crashes and exits) and class (OS or Application): see
+ * ERROR_EVENT_KINDS.
+ */
+export const ERROR_EVENT_CATEGORIES = ['AppCrash', 'AppExit', 'OSCrash', 'AppUpdate', 'OSUpdate', 'Reboot'] as const;
+export type ErrorEventCategory = (typeof ERROR_EVENT_CATEGORIES)[number];
+
+export const ERROR_EVENT_KINDS: { readonly [C in ErrorEventCategory]: { readonly type: 'Planned' | 'Unplanned'; readonly eventClass: 'OS' | 'Application' } } = {
+  AppCrash: { type: 'Unplanned', eventClass: 'Application' },
+  AppExit: { type: 'Unplanned', eventClass: 'Application' },
+  OSCrash: { type: 'Unplanned', eventClass: 'OS' },
+  AppUpdate: { type: 'Planned', eventClass: 'Application' },
+  OSUpdate: { type: 'Planned', eventClass: 'OS' },
+  Reboot: { type: 'Planned', eventClass: 'OS' },
+};
+
+/** One event a device recorded. Application categories name the component and image they are about. */
+export const ErrorEvent = Type.Object(
+  {
+    /** Chosen by the device (a random UUID), unique per device: the service stores each event ID once. */
+    eventId: Guid,
+    category: Type.Union(ERROR_EVENT_CATEGORIES.map((c) => Type.Literal(c))),
+    componentId: Type.Optional(Guid),
+    imageId: Type.Optional(Guid),
+    exitCode: Type.Optional(Type.Integer({ minimum: -2147483648, maximum: 2147483647 })),
+    /** The signal that ended the application (e.g. 11, SIGSEGV). */
+    signal: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
+    description: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    /** How many times the event happened between startTime and endTime. */
+    count: Type.Integer({ minimum: 1, maximum: 100000 }),
+    startTime: IsoTime,
+    endTime: IsoTime,
+  },
+  { additionalProperties: false },
+);
+export type ErrorEvent = Static<typeof ErrorEvent>;
+
+/** Most events in one error-reports batch. */
+export const MAX_ERROR_EVENTS_PER_BATCH = 100;
+
+/**
+ * devices/{id}/up/error-reports — QoS 1, device -> service: a batch of recorded events, oldest first.
+ * `droppedTotal` is how many events the device has ever dropped because its queue was full: a running total, so
+ * a batch sent twice never counts a drop twice.
+ */
+export const ErrorReports = Type.Object(
+  {
+    v: Type.Literal(1),
+    events: Type.Array(ErrorEvent, { minItems: 1, maxItems: MAX_ERROR_EVENTS_PER_BATCH }),
+    droppedTotal: Type.Optional(Type.Integer({ minimum: 0, maximum: 2147483647 })),
+  },
+  { additionalProperties: false },
+);
+export type ErrorReports = Static<typeof ErrorReports>;
+/** Largest error-reports payload; a larger one is refused (BAD_PAYLOAD) without being parsed. */
+export const MAX_ERROR_REPORTS_BYTES = 32 * 1024;
+
 export const DEVICE_ERROR_CODES = ['BAD_PAYLOAD', 'UNKNOWN_TOPIC', 'FORBIDDEN', 'INTERNAL'] as const;
 export type DeviceErrorCode = (typeof DEVICE_ERROR_CODES)[number];
 

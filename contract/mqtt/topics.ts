@@ -7,7 +7,7 @@
 export const TOPIC_ROOT = 'devices';
 
 /** Device -> service messages. */
-export const UP_MESSAGES = ['status', 'challenge-request', 'attestation'] as const;
+export const UP_MESSAGES = ['status', 'challenge-request', 'attestation', 'error-reports'] as const;
 export type UpMessage = (typeof UP_MESSAGES)[number];
 
 /** Service -> device messages. */

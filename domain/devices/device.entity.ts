@@ -52,6 +52,8 @@ export const Device = defineEntity({
     uptimeSeconds: p.integer().nullable(),
     installedImages: p.json<InstalledImageView[]>().nullable(),
     statusReportedAt: p.datetime().nullable(),
+    /** The device's own running total of error events it dropped (queue full), as last reported. */
+    errorEventsDroppedTotal: p.integer().default(0),
   },
   indexes: [
     { properties: ['tenant', 'id'] },

@@ -36,5 +36,55 @@ export interface CertificateChanged {
   readonly deviceGroupId: string | null;
 }
 
-export type DomainEvent = DeviceStatusChanged | CertificateChanged;
+/** An error report was stored (once per event; a resent duplicate is not announced again). Times are ISO-8601. */
+export interface ErrorReported {
+  readonly type: 'ErrorReported';
+  readonly tenantId: string;
+  readonly deviceId: string;
+  readonly report: {
+    readonly id: string;
+    readonly eventId: string;
+    readonly deviceId: string;
+    readonly productId: string | null;
+    readonly deviceGroupId: string | null;
+    readonly eventType: 'Planned' | 'Unplanned';
+    readonly eventClass: 'OS' | 'Application';
+    readonly category: string;
+    readonly count: number;
+    readonly description: string;
+    readonly exitCode: number | null;
+    readonly signal: number | null;
+    readonly componentId: string | null;
+    readonly imageId: string | null;
+    readonly startTime: string;
+    readonly endTime: string;
+    readonly receivedAt: string;
+    readonly issueId: string | null;
+  };
+}
+
+/** The first event of a new signature opened an issue. Times are ISO-8601. */
+export interface IssueOpened {
+  readonly type: 'IssueOpened';
+  readonly tenantId: string;
+  /** Where it was first seen. */
+  readonly deviceId: string;
+  readonly productId: string | null;
+  readonly deviceGroupId: string | null;
+  readonly issue: {
+    readonly id: string;
+    readonly category: string;
+    readonly eventClass: 'OS' | 'Application';
+    readonly componentId: string | null;
+    readonly imageId: string | null;
+    readonly exitCode: number | null;
+    readonly signal: number | null;
+    readonly firstSeen: string;
+    readonly lastSeen: string;
+    readonly eventCount: number;
+    readonly deviceCount: number;
+  };
+}
+
+export type DomainEvent = DeviceStatusChanged | CertificateChanged | ErrorReported | IssueOpened;
 export type DomainEventType = DomainEvent['type'];

@@ -17,7 +17,7 @@ export const TENANT_PERMISSIONS = {
 } as const satisfies Record<string, Role>;
 
 export type TenantPermission = keyof typeof TENANT_PERMISSIONS;
-export type PlatformPermission = 'tenant.create' | 'device.register' | 'os.register' | 'ca.sweep';
+export type PlatformPermission = 'tenant.create' | 'device.register' | 'os.register' | 'ca.sweep' | 'errors.purge';
 
 const RANK: Record<Role, number> = { Reader: 0, Contributor: 1, Administrator: 2 };
 

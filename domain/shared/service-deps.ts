@@ -15,6 +15,8 @@ export interface ServiceDeps {
   /** The platform operator's bearer token. Never logged. */
   readonly platformAdminKey: string;
   readonly certificates: CertificatePolicy;
+  /** @default DEFAULT_ERROR_REPORT_POLICY */
+  readonly errorReports?: ErrorReportPolicy;
 }
 
 /** Certificate brokering settings (app/config.ts reads them from the environment). */
@@ -37,4 +39,20 @@ export const DEFAULT_CERTIFICATE_POLICY: CertificatePolicy = Object.freeze({
   caRotationLeadSeconds: 90 * 86_400,
   caActivationDelaySeconds: 45 * 86_400,
   knownOsReleases: Object.freeze(['24.10']),
+});
+
+/** Error report settings (app/config.ts reads them from the environment). */
+export interface ErrorReportPolicy {
+  /** Events older than this are purged (and refused on arrival). @default 14 */
+  readonly retentionDays: number;
+  /** Events stored per device per rolling hour; the excess is only counted. @default 1000 */
+  readonly perDeviceHourlyLimit: number;
+  /** How far in the future an event's end time may be (device clocks drift). @default 300 */
+  readonly maxClockSkewSeconds: number;
+}
+
+export const DEFAULT_ERROR_REPORT_POLICY: ErrorReportPolicy = Object.freeze({
+  retentionDays: 14,
+  perDeviceHourlyLimit: 1000,
+  maxClockSkewSeconds: 300,
 });

@@ -8,7 +8,7 @@ import type { DomainEvent } from '../../domain/events/events.js';
 import type { Services } from '../../domain/services.js';
 import type { Actor, Role } from '../../domain/shared/actor.js';
 import { silentLogger } from '../../domain/shared/logger.js';
-import { DEFAULT_CERTIFICATE_POLICY, type CertificatePolicy } from '../../domain/shared/service-deps.js';
+import { DEFAULT_CERTIFICATE_POLICY, DEFAULT_ERROR_REPORT_POLICY, type CertificatePolicy, type ErrorReportPolicy } from '../../domain/shared/service-deps.js';
 import { MemoryEventBus } from '../../infra/events/memory-event-bus.js';
 import { openTestDatabase, type TestDatabase, type TestDatabaseKind } from '../db.js';
 import { FakeClock } from '../fakes/fake-clock.js';
@@ -28,7 +28,11 @@ export interface DomainFixture {
   dispose(): Promise<void>;
 }
 
-export async function openDomainFixture(kind: TestDatabaseKind, certificates: Partial<CertificatePolicy> = {}): Promise<DomainFixture> {
+export async function openDomainFixture(
+  kind: TestDatabaseKind,
+  certificates: Partial<CertificatePolicy> = {},
+  errorReports: Partial<ErrorReportPolicy> = {},
+): Promise<DomainFixture> {
   const db = await openTestDatabase(kind);
   const clock = new FakeClock();
   const pki = new FakePki(() => clock.now());
@@ -43,6 +47,7 @@ export async function openDomainFixture(kind: TestDatabaseKind, certificates: Pa
     log: silentLogger,
     platformAdminKey: PLATFORM_KEY,
     certificates: { ...DEFAULT_CERTIFICATE_POLICY, ...certificates },
+    errorReports: { ...DEFAULT_ERROR_REPORT_POLICY, ...errorReports },
   });
   return {
     db,

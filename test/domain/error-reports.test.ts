@@ -1,0 +1,242 @@
+import { randomUUID } from 'node:crypto';
+import type { ErrorReported, IssueOpened } from '../../domain/events/events.js';
+import type { ErrorCategory } from '../../domain/error-reports/error-categories.js';
+import type { ErrorEventInput } from '../../domain/views.js';
+import { TEST_DATABASES } from '../db.js';
+import { PLATFORM, errorCodeOf, manufacture, newTenant, openDomainFixture, type DomainFixture, type TestTenant } from './domain-fixture.js';
+
+const APP = { componentId: '11111111-2222-4333-8444-555555555555', imageId: 'aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee' };
+const OTHER_APP = { componentId: '21111111-2222-4333-8444-555555555555', imageId: 'baaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee' };
+const HOUR = 3_600_000;
+const LIMIT = 6;
+
+describe.each(TEST_DATABASES)('error reports on %s', (kind) => {
+  let fx: DomainFixture;
+  beforeAll(async () => {
+    fx = await openDomainFixture(kind, {}, { perDeviceHourlyLimit: LIMIT, retentionDays: 14, maxClockSkewSeconds: 300 });
+  });
+  afterAll(async () => {
+    await fx.dispose();
+  });
+
+  /** `count` devices claimed by a fresh tenant into one group, each running APP and OTHER_APP. */
+  async function fleet(count: number): Promise<{ t: TestTenant; ids: string[]; productId: string; groupId: string }> {
+    const t = await newTenant(fx.services);
+    const ids = await manufacture(fx.services, count);
+    await fx.services.devices.claimDevices(t.admin, ids);
+    const product = await fx.services.products.createProduct(t.admin, { name: 'Errors' });
+    const [group] = await fx.services.products.listDeviceGroups(t.admin, { productId: product.id });
+    await fx.services.devices.assignDevices(t.admin, ids, group!.id);
+    for (const id of ids) {
+      await fx.services.presence.reportStatus(id, {
+        osVersion: '24.10',
+        uptimeSeconds: 1,
+        installedImages: [
+          { ...APP, name: 'app', version: '1' },
+          { ...OTHER_APP, name: 'other', version: '1' },
+        ],
+      });
+    }
+    return { t, ids, productId: product.id, groupId: group!.id };
+  }
+
+  function event(category: ErrorCategory, over: Partial<ErrorEventInput> = {}): ErrorEventInput {
+    const end = new Date(fx.clock.now().getTime() - 60_000);
+    const app = category.startsWith('App');
+    return {
+      eventId: randomUUID(),
+      category,
+      componentId: app ? APP.componentId : null,
+      imageId: app ? APP.imageId : null,
+      exitCode: category === 'AppExit' ? 1 : null,
+      signal: category === 'AppCrash' ? 11 : null,
+      description: null,
+      count: 1,
+      startTime: new Date(end.getTime() - 1000),
+      endTime: end,
+      ...over,
+    };
+  }
+
+  const report = (deviceId: string, events: ErrorEventInput[], droppedTotal: number | null = null) =>
+    fx.services.errorReports.report(deviceId, { events, droppedTotal });
+
+  test('stores events once: a resent batch (a lost PUBACK) is recognised and counted nowhere twice', async () => {
+    const { t, ids } = await fleet(1);
+    const batch = [event('AppCrash'), event('AppExit'), event('Reboot')];
+    expect(await report(ids[0]!, batch)).toEqual({ stored: 3, duplicates: 0, rateLimited: 0, refused: [] });
+    expect(await report(ids[0]!, batch)).toEqual({ stored: 0, duplicates: 3, rateLimited: 0, refused: [] });
+
+    const page = await fx.services.errorReports.listErrorReports(t.admin, {}, {});
+    expect(page.totalCount).toBe(3);
+    const crash = page.items.find((r) => r.category === 'AppCrash')!;
+    expect(crash).toMatchObject({ eventType: 'Unplanned', eventClass: 'Application', description: 'signal_status=11', componentId: APP.componentId, deviceId: ids[0] });
+    expect(page.items.find((r) => r.category === 'Reboot')).toMatchObject({ eventType: 'Planned', eventClass: 'OS', issueId: null });
+    const issues = await fx.services.errorReports.listIssues(t.admin, {}, 'LAST_SEEN', {});
+    expect(issues.items.map((i) => [i.category, i.eventCount, i.deviceCount]).sort()).toEqual([
+      ['AppCrash', 1, 1],
+      ['AppExit', 1, 1],
+    ]);
+    const announced = fx.events.filter((e): e is ErrorReported => e.type === 'ErrorReported' && e.deviceId === ids[0]);
+    expect(announced).toHaveLength(3);
+  });
+
+  test('groups events by signature into issues with exact device and event counts, and announces each new issue once', async () => {
+    const { t, ids } = await fleet(4);
+    // Every device crashes with SIGSEGV (2 events of count 3 each on device 0); device 0 and 1 also exit with code 2.
+    await report(ids[0]!, [event('AppCrash', { count: 3 }), event('AppCrash', { count: 3 }), event('AppExit', { exitCode: 2 })]);
+    await report(ids[1]!, [event('AppCrash'), event('AppExit', { exitCode: 2 })]);
+    await report(ids[2]!, [event('AppCrash')]);
+    await report(ids[3]!, [event('AppCrash', { ...OTHER_APP }), event('OSCrash')]);
+
+    const issues = await fx.services.errorReports.listIssues(t.admin, {}, 'DEVICE_COUNT', {});
+    expect(issues.items.map((i) => ({ category: i.category, componentId: i.componentId, exitCode: i.exitCode, signal: i.signal, events: i.eventCount, devices: i.deviceCount }))).toEqual([
+      { category: 'AppCrash', componentId: APP.componentId, exitCode: null, signal: 11, events: 8, devices: 3 },
+      { category: 'AppExit', componentId: APP.componentId, exitCode: 2, signal: null, events: 2, devices: 2 },
+      // Equal device counts: more events first, then most recently seen.
+      expect.objectContaining({ devices: 1 }),
+      expect.objectContaining({ devices: 1 }),
+    ]);
+    const opened = fx.events.filter((e): e is IssueOpened => e.type === 'IssueOpened' && e.tenantId === t.tenantId);
+    expect(opened).toHaveLength(4);
+    const filtered = await fx.services.errorReports.listIssues(t.admin, { componentId: OTHER_APP.componentId }, 'LAST_SEEN', {});
+    expect(filtered.items.map((i) => i.componentId)).toEqual([OTHER_APP.componentId]);
+  });
+
+  test('refuses events that make no sense for the device, keeping the rest of the batch', async () => {
+    const { t, ids } = await fleet(1);
+    const now = fx.clock.now().getTime();
+    const good = event('AppCrash');
+    const future = event('AppCrash', { startTime: new Date(now + HOUR), endTime: new Date(now + HOUR) });
+    const reversed = event('AppExit', { startTime: new Date(now - 1000), endTime: new Date(now - 5000) });
+    const unknownComponent = event('AppCrash', { componentId: randomUUID() });
+    const unknownImage = event('AppCrash', { imageId: randomUUID() });
+    const tooOld = event('OSCrash', { startTime: new Date(now - 15 * 24 * HOUR), endTime: new Date(now - 15 * 24 * HOUR) });
+    const missingImage = event('AppCrash', { componentId: null, imageId: null });
+    const result = await report(ids[0]!, [good, future, reversed, unknownComponent, unknownImage, tooOld, missingImage]);
+    expect(result.stored).toBe(1);
+    expect(Object.fromEntries(result.refused.map((r) => [r.eventId, r.reason]))).toEqual({
+      [future.eventId]: 'endTime is in the future',
+      [reversed.eventId]: 'startTime is after endTime',
+      [unknownComponent.eventId]: `component ${unknownComponent.componentId} is not installed on this device`,
+      [unknownImage.eventId]: `image ${unknownImage.imageId} is not known for component ${APP.componentId}`,
+      [tooOld.eventId]: 'older than the 14-day retention',
+      [missingImage.eventId]: 'AppCrash needs componentId and imageId',
+    });
+    // An image the tenant allowed (say, the one before an update) is known.
+    await fx.services.certificates.allowImage(t.admin, { componentId: APP.componentId, imageId: unknownImage.imageId!, sha256: 'ab'.repeat(32) });
+    expect((await report(ids[0]!, [unknownImage])).stored).toBe(1);
+  });
+
+  test('an unclaimed device is refused; an unknown one is NOT_FOUND', async () => {
+    const [id] = await manufacture(fx.services, 1);
+    expect(await errorCodeOf(report(id!, [event('OSCrash')]))).toBe('FORBIDDEN');
+    expect(await errorCodeOf(report('F'.repeat(128), [event('OSCrash')]))).toBe('NOT_FOUND');
+  });
+
+  test('the hourly rate limit stores up to the limit and counts the excess in one row', async () => {
+    const { t, ids } = await fleet(1);
+    const first = await report(ids[0]!, Array.from({ length: 4 }, () => event('OSCrash')));
+    const second = await report(ids[0]!, Array.from({ length: 5 }, () => event('OSCrash')));
+    expect([first.stored, first.rateLimited, second.stored, second.rateLimited]).toEqual([4, 0, LIMIT - 4, 5 - (LIMIT - 4)]);
+    const summary = await fx.services.errorReports.errorSummary(t.admin, {}, 'NONE', null);
+    expect(summary.rows).toEqual([{ key: null, bucketStart: null, eventCount: LIMIT, reportCount: LIMIT, deviceCount: 1 }]);
+    expect(summary.rateLimitedCount).toBe(5 - (LIMIT - 4));
+  });
+
+  test("the device's own drop counter is a running total: a resent batch does not count a drop twice", async () => {
+    const { t, ids } = await fleet(1);
+    await report(ids[0]!, [event('OSCrash')], 4);
+    await report(ids[0]!, [event('OSCrash')], 4);
+    expect((await fx.services.errorReports.errorSummary(t.admin, {}, 'NONE', null)).droppedByDevicesCount).toBe(4);
+    await report(ids[0]!, [event('OSCrash')], 7);
+    expect((await fx.services.errorReports.errorSummary(t.admin, {}, 'NONE', null)).droppedByDevicesCount).toBe(7);
+  });
+
+  test('summaries group by category, component, device and time bucket with exact counts', async () => {
+    const { t, ids, groupId } = await fleet(2);
+    const dayStart = Math.floor((fx.clock.now().getTime() - 2 * 24 * HOUR) / (24 * HOUR)) * 24 * HOUR;
+    const at = (ms: number) => ({ startTime: new Date(ms), endTime: new Date(ms + 1000) });
+    await report(ids[0]!, [event('AppCrash', { ...at(dayStart + HOUR), count: 2 }), event('AppCrash', at(dayStart + 2 * HOUR)), event('OSCrash', at(dayStart + 25 * HOUR))]);
+    await report(ids[1]!, [event('AppCrash', at(dayStart + 25 * HOUR)), event('AppExit', at(dayStart + 26 * HOUR))]);
+
+    const byCategory = await fx.services.errorReports.errorSummary(t.admin, {}, 'CATEGORY', 'DAY');
+    expect(byCategory.rows.map((r) => [r.bucketStart!.getTime() - dayStart, r.key, r.eventCount, r.reportCount, r.deviceCount])).toEqual([
+      [0, 'AppCrash', 3, 2, 1],
+      [24 * HOUR, 'AppCrash', 1, 1, 1],
+      [24 * HOUR, 'AppExit', 1, 1, 1],
+      [24 * HOUR, 'OSCrash', 1, 1, 1],
+    ]);
+    const byDevice = await fx.services.errorReports.errorSummary(t.admin, { deviceGroupId: groupId, eventClass: 'Application' }, 'DEVICE', null);
+    expect(byDevice.rows.map((r) => [r.key, r.eventCount]).sort()).toEqual([
+      [ids[0], 3],
+      [ids[1], 2],
+    ]);
+    const hourly = await fx.services.errorReports.errorSummary(t.admin, { from: new Date(dayStart), to: new Date(dayStart + 24 * HOUR) }, 'COMPONENT', 'HOUR');
+    expect(hourly.rows.map((r) => [r.bucketStart!.getTime() - dayStart, r.key, r.eventCount])).toEqual([
+      [HOUR, APP.componentId, 2],
+      [2 * HOUR, APP.componentId, 1],
+    ]);
+  });
+
+  test('lists reports newest first in pages whose cursors visit every report once', async () => {
+    const { t, ids } = await fleet(1);
+    const base = fx.clock.now().getTime() - 10 * HOUR;
+    // Two events share a start time: the ID breaks the tie.
+    const events = Array.from({ length: 5 }, (_, i) => event('OSCrash', { startTime: new Date(base + Math.min(i, 3) * HOUR), endTime: new Date(base + 4 * HOUR) }));
+    await report(ids[0]!, events);
+    const seen: string[] = [];
+    let after: string | null = null;
+    for (;;) {
+      const page = await fx.services.errorReports.listErrorReports(t.admin, { deviceId: ids[0] }, { first: 2, after });
+      expect(page.totalCount).toBe(5);
+      seen.push(...page.items.map((r) => r.eventId));
+      if (!page.hasNextPage) break;
+      after = page.endCursor;
+    }
+    expect(new Set(seen).size).toBe(5);
+    const all = [];
+    for await (const r of await fx.services.errorReports.exportErrorReports(t.admin, { deviceId: ids[0] })) all.push(r.eventId);
+    expect(all).toEqual(seen);
+    const starts = (await fx.services.errorReports.listErrorReports(t.admin, { deviceId: ids[0] }, {})).items.map((r) => r.startTime.getTime());
+    expect(starts).toEqual([...starts].sort((a, b) => b - a));
+  });
+
+  test('tenants never see each other: another tenant reads nothing and gets NOT_FOUND; no key is UNAUTHENTICATED', async () => {
+    const { t, ids } = await fleet(1);
+    const stranger = await newTenant(fx.services);
+    await report(ids[0]!, [event('AppCrash')]);
+    const [issue] = (await fx.services.errorReports.listIssues(t.admin, {}, 'LAST_SEEN', {})).items;
+    const reader = await t.actorWithRole('Reader');
+    expect((await fx.services.errorReports.getIssue(reader, issue!.id)).id).toBe(issue!.id);
+
+    expect((await fx.services.errorReports.listErrorReports(stranger.admin, { deviceId: ids[0] }, {})).totalCount).toBe(0);
+    expect((await fx.services.errorReports.listIssues(stranger.admin, {}, 'LAST_SEEN', {})).totalCount).toBe(0);
+    expect((await fx.services.errorReports.errorSummary(stranger.admin, { deviceId: ids[0] }, 'NONE', null)).rows).toEqual([]);
+    expect(await errorCodeOf(fx.services.errorReports.getIssue(stranger.admin, issue!.id))).toBe('NOT_FOUND');
+    expect(await errorCodeOf(fx.services.errorReports.listErrorReports(null, {}, {}))).toBe('UNAUTHENTICATED');
+    expect(await errorCodeOf(fx.services.errorReports.purgeExpired(t.admin, 'node'))).toBe('FORBIDDEN');
+    expect(await errorCodeOf(fx.services.errorReports.listErrorReports(t.admin, { productId: 'nope' }, {}))).toBe('BAD_USER_INPUT');
+  });
+
+  // Last: it moves the shared clock forward.
+  test('the retention purge removes only events older than the window, on the node that holds the lease', async () => {
+    const { t, ids } = await fleet(1);
+    const now = fx.clock.now().getTime();
+    const old = event('OSCrash', { startTime: new Date(now - 13 * 24 * HOUR), endTime: new Date(now - 13 * 24 * HOUR) });
+    const recent = event('OSCrash', { startTime: new Date(now - 2 * 24 * HOUR), endTime: new Date(now - 2 * 24 * HOUR) });
+    await report(ids[0]!, [old, recent]);
+    fx.clock.advance(2 * 24 * HOUR); // old is now 15 days old, recent 4 days
+
+    const first = await fx.services.errorReports.purgeExpired(PLATFORM, 'node-a');
+    expect(first.ran).toBe(true);
+    expect(first.deleted).toBeGreaterThanOrEqual(1);
+    const left = (await fx.services.errorReports.listErrorReports(t.admin, { deviceId: ids[0] }, {})).items.map((r) => r.eventId);
+    expect(left).toEqual([recent.eventId]);
+    // While node-a holds the lease, node-b does not run the purge; node-a may run it again.
+    expect(await fx.services.errorReports.purgeExpired({ kind: 'system' }, 'node-b')).toEqual({ ran: false, deleted: 0 });
+    expect((await fx.services.errorReports.purgeExpired({ kind: 'system' }, 'node-a')).ran).toBe(true);
+    fx.clock.advance(11 * 60_000); // the lease (10 minutes) has expired
+    expect((await fx.services.errorReports.purgeExpired({ kind: 'system' }, 'node-b')).ran).toBe(true);
+  });
+});
