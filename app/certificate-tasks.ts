@@ -6,6 +6,7 @@ import type { Broker } from '../broker/index.js';
 import type { EventBus } from '../domain/events/event-bus.js';
 import type { Services } from '../domain/services.js';
 import type { Logger } from '../domain/shared/logger.js';
+import { runPeriodically } from './periodic.js';
 
 /** How often tenant CAs are checked for rotation; far below any sensible lead time (days). */
 export const CA_ROTATION_INTERVAL_MS = 60 * 60_000;
@@ -26,35 +27,19 @@ export function disconnectRevokedDevices(bus: EventBus, broker: Pick<Broker, 'di
   });
 }
 
-/**
- * Runs the CA rotation sweep once now and then every interval; a failure is logged and retried next time. The stop
- * function waits for a sweep in progress, so the database is not closed under it.
- */
+/** The CA rotation sweep, once now and then every interval (see periodic.ts). */
 export function rotateTenantCasPeriodically(
   services: Pick<Services, 'certificates'>,
   log: Logger,
   intervalMs = CA_ROTATION_INTERVAL_MS,
 ): () => Promise<void> {
-  let running: Promise<void> | null = null;
-  const sweep = (): void => {
-    if (running) return;
-    running = services.certificates
-      .rotateDueCas({ kind: 'system' })
-      .then(
-        ({ created }) => {
-          if (created > 0) log.info({ created }, 'tenant CA successors created');
-        },
-        (e: unknown) => log.error({ err: e instanceof Error ? e.message : String(e) }, 'tenant CA rotation sweep failed'),
-      )
-      .finally(() => {
-        running = null;
-      });
-  };
-  sweep();
-  const timer = setInterval(sweep, intervalMs);
-  timer.unref();
-  return async () => {
-    clearInterval(timer);
-    await running;
-  };
+  return runPeriodically(
+    'tenant CA rotation',
+    async () => {
+      const { created } = await services.certificates.rotateDueCas({ kind: 'system' });
+      if (created > 0) log.info({ created }, 'tenant CA successors created');
+    },
+    log,
+    intervalMs,
+  );
 }

@@ -5,7 +5,7 @@
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
-import type { CertificatePolicy } from '../domain/shared/service-deps.js';
+import type { CertificatePolicy, ErrorReportPolicy } from '../domain/shared/service-deps.js';
 import type { LogLevel } from '../infra/log.js';
 
 export interface Config {
@@ -24,6 +24,7 @@ export interface Config {
   readonly nodeId: string;
   readonly logLevel: LogLevel;
   readonly certificates: CertificatePolicy;
+  readonly errorReports: ErrorReportPolicy;
 }
 
 export class ConfigError extends Error {
@@ -51,6 +52,8 @@ export const CONFIG_VARIABLES = {
   SPHEREGATE_CA_ROTATION_LEAD_DAYS: { default: '90', doc: 'A successor tenant CA is made this many days before the active one expires.' },
   SPHEREGATE_CA_ACTIVATION_DELAY_DAYS: { default: '45', doc: 'An automatically made successor CA starts signing this many days after it is made.' },
   SPHEREGATE_OS_RELEASES: { default: '24.10', doc: 'Comma-separated OS versions the platform knows from the start (attestation refuses others).' },
+  SPHEREGATE_ERROR_RETENTION_DAYS: { default: '14', doc: 'Days error reports are kept (1 to 400); older ones are purged hourly and refused on arrival.' },
+  SPHEREGATE_ERROR_RATE_LIMIT: { default: '1000', doc: 'Error events stored per device per rolling hour (1 to 1000000); the excess is counted, not stored.' },
 } as const;
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -157,5 +160,10 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     nodeId,
     logLevel,
     certificates: certificatePolicy(env),
+    errorReports: Object.freeze({
+      retentionDays: integer(env, 'SPHEREGATE_ERROR_RETENTION_DAYS', 14, 1, 400),
+      perDeviceHourlyLimit: integer(env, 'SPHEREGATE_ERROR_RATE_LIMIT', 1000, 1, 1_000_000),
+      maxClockSkewSeconds: 300,
+    }),
   });
 }

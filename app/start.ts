@@ -19,6 +19,7 @@ import { startBroker, type Broker } from '../broker/index.js';
 import { startGateway, type Gateway } from '../server/index.js';
 import { shutdownInOrder } from './shutdown.js';
 import { disconnectRevokedDevices, rotateTenantCasPeriodically } from './certificate-tasks.js';
+import { purgeErrorReportsPeriodically } from './error-report-tasks.js';
 
 export interface Running {
   readonly config: Config;
@@ -71,6 +72,7 @@ export async function startSpheregate(config: Config, opts: StartOptions): Promi
     log: log.child({ component: 'domain' }),
     platformAdminKey: admin.key,
     certificates: config.certificates,
+    errorReports: config.errorReports,
   });
   const system = { kind: 'system' } as const;
   for (const version of config.certificates.knownOsReleases) await services.certificates.registerOsRelease(system, version);
@@ -99,12 +101,13 @@ export async function startSpheregate(config: Config, opts: StartOptions): Promi
     closers.push({ name: 'broker', close: () => broker.close() });
     const stopRevocations = disconnectRevokedDevices(bus, broker, log);
     const stopRotation = rotateTenantCasPeriodically(services, log);
+    const stopPurge = purgeErrorReportsPeriodically(services, config.nodeId, log);
     // Background work ends before the broker and database close.
     closers.unshift({
-      name: 'certificate tasks',
+      name: 'background tasks',
       close: async () => {
         stopRevocations();
-        await stopRotation();
+        await Promise.all([stopRotation(), stopPurge()]);
       },
     });
     const gateway = await startGateway({

@@ -10,6 +10,8 @@ export const DEFAULT_CA_FILE = './data/pki/root-ca.pem';
 export const DEFAULT_ADMIN_KEY_FILE = './data/admin.key';
 export const ADMIN_KEY_ENV = 'SPHEREGATE_ADMIN_KEY';
 const MAX_COUNT = 1_000_000;
+/** Most injected crashes per device per hour (one a second). */
+export const MAX_CRASH_RATE = 3600;
 
 export const USAGE = `Usage: device-agent <command> [options]
 
@@ -36,6 +38,9 @@ device-agent run --identity PATH [options]
                      at 60-80 % of its lifetime)
   --connect-with identity|tenant-certificate
                      the certificate presented to the broker (default identity; tenant-certificate once held)
+  --crash-rate R     inject R crashes per device per hour on average (default 0: none; up to ${MAX_CRASH_RATE}): an
+                     AppCrash (SIGSEGV) of an installed image, or an OSCrash. Recorded error events are sent as
+                     error reports and kept until acknowledged in <deviceId>.errors.json beside the identity file
 
 device-agent fleet --count N [options]
   --count N          how many devices (1-${MAX_COUNT}); made in memory with the admin key (as manufacture)
@@ -48,6 +53,8 @@ device-agent fleet --count N [options]
   --ramp N           devices started per second (default 100); at most 64 connect at once
   --up-timeout S     seconds for all devices to come online before the exit code turns 1 (default 60)
   --no-attest        do not attest
+  --crash-rate R     inject R crashes per device per hour on average (default 0: none; up to ${MAX_CRASH_RATE}),
+                     sent as error reports (queued in memory until acknowledged)
   Prints a one-line summary every second; Ctrl-C stops every device cleanly.
 
   -h, --help         show this help
@@ -72,6 +79,8 @@ export type Command =
       readonly caFile: string | null;
       readonly attest: boolean;
       readonly connectWith: 'identity' | 'tenant-certificate';
+      /** Mean injected crashes per device per hour; 0: none. */
+      readonly crashRatePerHour: number;
     };
 
 export type FleetCommand = {
@@ -85,6 +94,8 @@ export type FleetCommand = {
   readonly rampPerSecond: number;
   readonly upTimeoutSeconds: number;
   readonly attest: boolean;
+  /** Mean injected crashes per device per hour; 0: none. */
+  readonly crashRatePerHour: number;
 };
 
 export class UsageError extends Error {
@@ -139,6 +150,7 @@ function parseFleet(args: string[], env: Readonly<Record<string, string | undefi
     ramp: { type: 'string' },
     'up-timeout': { type: 'string' },
     'no-attest': { type: 'boolean' },
+    'crash-rate': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values['help'] === true) return { kind: 'help' };
@@ -164,6 +176,7 @@ function parseFleet(args: string[], env: Readonly<Record<string, string | undefi
     rampPerSecond: whole('--ramp', optionalString(values['ramp']) ?? '100', 1, 100_000),
     upTimeoutSeconds: whole('--up-timeout', optionalString(values['up-timeout']) ?? '60', 1, 86_400),
     attest: values['no-attest'] !== true,
+    crashRatePerHour: crashRate(values['crash-rate']),
   };
   return command;
 }
@@ -175,6 +188,7 @@ function parseRun(args: string[]): Command {
     ca: { type: 'string' },
     'no-attest': { type: 'boolean' },
     'connect-with': { type: 'string' },
+    'crash-rate': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values['help'] === true) return { kind: 'help' };
@@ -191,7 +205,18 @@ function parseRun(args: string[]): Command {
     caFile: optionalString(values['ca']) ?? null,
     attest: values['no-attest'] !== true,
     connectWith,
+    crashRatePerHour: crashRate(values['crash-rate']),
   };
+}
+
+/** --crash-rate: a non-negative decimal number of crashes per device per hour, at most MAX_CRASH_RATE. */
+function crashRate(value: string | boolean | undefined): number {
+  if (value === undefined) return 0;
+  const raw = typeof value === 'string' ? value.trim() : '';
+  if (!/^(\d+(\.\d*)?|\.\d+)$/.test(raw) || Number(raw) > MAX_CRASH_RATE) {
+    throw new UsageError(`--crash-rate must be a number of crashes per device per hour from 0 to ${MAX_CRASH_RATE}, got "${String(value)}"`);
+  }
+  return Number(raw);
 }
 
 type FlagSpec = Record<string, { type: 'string' | 'boolean'; short?: string }>;

@@ -42,6 +42,7 @@ describe('device-agent command line', () => {
         caFile: null,
         attest: true,
         connectWith: 'identity',
+        crashRatePerHour: 0,
       });
       expect(
         parseCommand(['run', '--identity', 'dir', '--broker', 'mqtts://sphere.example:8883', '--ca', 'root.pem', '--no-attest', '--connect-with', 'tenant-certificate']),
@@ -52,6 +53,7 @@ describe('device-agent command line', () => {
         caFile: 'root.pem',
         attest: false,
         connectWith: 'tenant-certificate',
+        crashRatePerHour: 0,
       });
     });
 
@@ -67,12 +69,42 @@ describe('device-agent command line', () => {
         rampPerSecond: 100,
         upTimeoutSeconds: 60,
         attest: true,
+        crashRatePerHour: 0,
       });
       expect(parseCommand(['fleet', '--count', '2', '--tenant-key', 't', '--claim-into', 'g', '--ramp', '5', '--no-attest'])).toMatchObject({
         claim: { tenantKey: 't', deviceGroupId: 'g' },
         rampPerSecond: 5,
         attest: false,
       });
+    });
+
+    it.each([
+      ['2', 2],
+      ['0', 0],
+      ['0.5', 0.5],
+      ['.25', 0.25],
+      ['3600', 3600],
+    ])('reads --crash-rate %s for run and fleet', (raw, rate) => {
+      expect(parseCommand(['run', '--identity', 'd.json', '--crash-rate', raw])).toMatchObject({ kind: 'run', crashRatePerHour: rate });
+      expect(parseCommand(['fleet', '--count', '2', '--crash-rate', raw])).toMatchObject({ kind: 'fleet', crashRatePerHour: rate });
+    });
+
+    it.each(['-1', 'often', '1e3', '3600.5', '', 'NaN', 'Infinity', '1,5'])('When --crash-rate is "%s", then it says what is wrong', (raw) => {
+      for (const argv of [
+        ['run', '--identity', 'd.json', `--crash-rate=${raw}`],
+        ['fleet', '--count', '2', `--crash-rate=${raw}`],
+      ]) {
+        expect(() => parseCommand(argv)).toThrow(UsageError);
+        expect(() => parseCommand(argv)).toThrow(/--crash-rate must be a number of crashes per device per hour from 0 to 3600/);
+      }
+    });
+
+    it('When --crash-rate has no value, then it says so', () => {
+      expect(() => parseCommand(['run', '--identity', 'd.json', '--crash-rate'])).toThrow(/--crash-rate/);
+    });
+
+    it('mentions --crash-rate in the help text', () => {
+      expect(USAGE).toMatch(/device-agent run[\s\S]*--crash-rate R[\s\S]*device-agent fleet[\s\S]*--crash-rate R/);
     });
 
     it.each([
@@ -157,6 +189,8 @@ describe('device-agent command line', () => {
         });
       }
       await writeFile(join(devicesDir, 'README.txt'), 'not an identity');
+      // A device's error queue beside its identity is not an identity either.
+      await writeFile(join(devicesDir, `${ids[0]}.errors.json`), JSON.stringify({ version: 1, droppedTotal: 0, events: [] }));
       // A port where nobody listens: the devices try, back off, and must still stop on request.
       const closed = net.createServer().listen(0, '127.0.0.1');
       await once(closed, 'listening');
@@ -166,14 +200,14 @@ describe('device-agent command line', () => {
       let requestStop = (): void => undefined;
       const stopRequested = new Promise<void>((resolve) => (requestStop = resolve));
       const { io, err } = capture(stopRequested);
-      const running = main(['run', '--identity', devicesDir, '--broker', `mqtts://localhost:${port}`], io);
+      const running = main(['run', '--identity', devicesDir, '--broker', `mqtts://localhost:${port}`, '--crash-rate', '2'], io);
       const deadline = Date.now() + 5_000;
       while (err.filter((l) => l.includes('state=backoff')).length < 2 && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 20));
       }
       requestStop();
       expect(await running).toBe(0);
-      expect(err[0]).toMatch(/^running 2 device\(s\)/);
+      expect(err[0]).toMatch(/^running 2 device\(s\) .*, injecting 2 crash\(es\) per device per hour; Ctrl-C to stop$/);
       for (const id of ids) expect(err.some((l) => l.includes(id.slice(0, 12)) && l.includes('state=connecting'))).toBe(true);
       expect(err.filter((l) => l.includes('state=stopped'))).toHaveLength(2);
       // Logs never carry key material.

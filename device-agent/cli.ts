@@ -11,6 +11,7 @@ import { claimIntoGroup } from './claim.js';
 import { Fleet, formatSummary } from './fleet.js';
 import { EmulatedDevice, type DeviceLog } from './emulated-device.js';
 import { CERTIFICATE_FILE_SUFFIX, FileCertificateStore } from './certificate-store.js';
+import { ERROR_QUEUE_FILE_SUFFIX, FileErrorQueueStore } from './error-queue.js';
 import { loadIdentity, readIdentityFile, type IdentityFile } from './identity.js';
 import { ManufactureError, manufacture } from './manufacture.js';
 
@@ -89,10 +90,17 @@ async function runDevices(command: Extract<Command, { kind: 'run' }>, io: CliIo)
         log,
         connectWith: command.connectWith,
         ...(command.attest ? { attestation: { store: FileCertificateStore.besideIdentity(path) } } : {}),
+        errorReports: {
+          store: FileErrorQueueStore.besideIdentity(path),
+          ...(command.crashRatePerHour > 0 ? { crashInjection: { perHour: command.crashRatePerHour } } : {}),
+        },
       }),
     );
   }
-  io.err(`running ${devices.length} device(s) against ${command.brokerUrl}; Ctrl-C to stop`);
+  io.err(
+    `running ${devices.length} device(s) against ${command.brokerUrl}` +
+      `${command.crashRatePerHour > 0 ? `, injecting ${command.crashRatePerHour} crash(es) per device per hour` : ''}; Ctrl-C to stop`,
+  );
   for (const device of devices) device.start();
   await io.stopRequested;
   io.err('stopping…');
@@ -118,7 +126,13 @@ async function runFleet(command: FleetCommand, io: CliIo): Promise<number> {
     await claimIntoGroup({ serviceUrl: command.serviceUrl, tenantKey: command.claim.tenantKey, deviceIds: identities.map((i) => i.deviceId), deviceGroupId: command.claim.deviceGroupId });
     io.err(`claimed ${identities.length} devices into group ${command.claim.deviceGroupId}`);
   }
-  const fleet = new Fleet({ identities, brokerUrl: command.brokerUrl, rampPerSecond: command.rampPerSecond, attest: command.attest });
+  const fleet = new Fleet({
+    identities,
+    brokerUrl: command.brokerUrl,
+    rampPerSecond: command.rampPerSecond,
+    attest: command.attest,
+    crashRatePerHour: command.crashRatePerHour,
+  });
   void fleet.start();
   const ticker = setInterval(() => io.err(formatSummary(fleet.summary())), 1000);
   let upInTime = false;
@@ -149,8 +163,11 @@ async function readIdentities(path: string): Promise<Array<{ path: string; ident
   const info = await stat(path).catch(() => null);
   if (info === null) throw new Error(`--identity: ${path} does not exist`);
   if (!info.isDirectory()) return [{ path, identity: await readIdentityFile(path) }];
-  // <id>.certificate.json files beside the identities are the devices' certificate stores, not identities.
-  const files = (await readdir(path)).filter((name) => name.endsWith('.json') && !name.endsWith(CERTIFICATE_FILE_SUFFIX)).sort();
+  // <id>.certificate.json and <id>.errors.json files beside the identities are the devices' certificate and error
+  // queue stores, not identities.
+  const files = (await readdir(path))
+    .filter((name) => name.endsWith('.json') && !name.endsWith(CERTIFICATE_FILE_SUFFIX) && !name.endsWith(ERROR_QUEUE_FILE_SUFFIX))
+    .sort();
   if (files.length === 0) throw new Error(`--identity: no *.json identity files in ${path}`);
   return Promise.all(files.map(async (name) => ({ path: join(path, name), identity: await readIdentityFile(join(path, name)) })));
 }

@@ -16,7 +16,9 @@ import {
   type TestDeviceIdentity,
   type TestPki,
 } from '../test/fixtures/pki.js';
+import { MAX_ERROR_REPORTS_BYTES } from '../contract/mqtt/messages.js';
 import { EmulatedDevice, type StateChange } from './emulated-device.js';
+import { MemoryErrorQueueStore } from './error-queue.js';
 import type { IdentityFile } from './identity.js';
 
 interface TestBroker {
@@ -31,8 +33,13 @@ interface TestBroker {
   close(): Promise<void>;
 }
 
+interface TestBrokerOptions {
+  /** When it returns true for a publish, the broker refuses it and closes the connection (no PUBACK). */
+  readonly refusePublish?: (topic: string) => boolean;
+}
+
 /** Aedes on node tls: requires a client certificate from the manufacturing CA; a device may subscribe to its own down topics only. */
-async function startTestBroker(pki: TestPki): Promise<TestBroker> {
+async function startTestBroker(pki: TestPki, brokerOptions: TestBrokerOptions = {}): Promise<TestBroker> {
   const clients = new Map<string, Client>();
   const connects: ConnectPacket[] = [];
   const peerSans: string[] = [];
@@ -46,6 +53,7 @@ async function startTestBroker(pki: TestPki): Promise<TestBroker> {
       done(null, true);
     },
     authorizeSubscribe: (client, subscription, done) => done(null, isOwnDownFilter(client.id, subscription.topic) ? subscription : null),
+    authorizePublish: (_client, packet, done) => done(brokerOptions.refusePublish?.(packet.topic) ? new Error('refused') : null),
   });
   aedes.on('client', (client) => clients.set(client.id, client));
   aedes.on('publish', (packet, client) => {
@@ -128,8 +136,10 @@ describe('EmulatedDevice against a mutual-TLS MQTT broker', () => {
   beforeAll(async () => {
     pki = await makeTestPki();
   });
+  let refuseErrorReports = false;
   beforeEach(async () => {
-    broker = await startTestBroker(pki);
+    refuseErrorReports = false;
+    broker = await startTestBroker(pki, { refusePublish: (topic) => refuseErrorReports && topic.endsWith('/up/error-reports') });
   });
   afterEach(async () => {
     await Promise.all(devices.splice(0).map((d) => d.stop()));
@@ -269,6 +279,194 @@ describe('EmulatedDevice against a mutual-TLS MQTT broker', () => {
     await gone;
     expect(device.state).toBe('stopped');
     await expect(device.publishRaw(upTopic(made.deviceId, 'status'), '{}', 1)).rejects.toThrow(/not online/);
+  });
+
+  describe('error reports', () => {
+    const image = { componentId: '11111111-2222-4333-8444-555555555555', imageId: '66666666-7777-4888-9999-aaaaaaaaaaaa' };
+    const reportsOf = (deviceId: string) =>
+      broker.published
+        .filter((p) => p.topic === upTopic(deviceId, 'error-reports'))
+        .map((p) => {
+          const decoded = decode('error-reports', p.payload);
+          if (!decoded.ok) throw new Error(decoded.error);
+          return { ...decoded.value, qos: p.qos, bytes: p.payload.length };
+        });
+
+    it('When events were recorded offline, then it sends them after connecting, oldest first, and empties its queue', async () => {
+      const made = await makeDeviceIdentity(pki.manufacturingCa);
+      const device = track(
+        new EmulatedDevice({
+          identity: identityFile(made, pki.root.certificatePem),
+          brokerUrl: broker.url,
+          installedImages: [image],
+          errorReports: { store: new MemoryErrorQueueStore() },
+        }),
+      );
+      const crash = await device.recordEvent({ category: 'AppCrash', ...image, signal: 11 });
+      const reboot = await device.recordEvent({ category: 'Reboot', count: 2, startTime: '2026-12-02T10:00:00.000Z' });
+      expect(crash).toEqual({ eventId: expect.any(String), category: 'AppCrash', ...image, signal: 11, count: 1, startTime: crash.endTime, endTime: crash.endTime });
+      expect(reboot).toMatchObject({ category: 'Reboot', count: 2, startTime: '2026-12-02T10:00:00.000Z' });
+      expect((await device.pendingErrorReports()).events).toEqual([crash, reboot]);
+
+      const sent = once(device, 'error-reports-sent');
+      device.start();
+      expect(await sent).toEqual([{ count: 2 }]);
+      expect(reportsOf(made.deviceId)).toEqual([{ v: 1, events: [crash, reboot], droppedTotal: 0, qos: 1, bytes: expect.any(Number) }]);
+      expect(await device.pendingErrorReports()).toEqual({ events: [], droppedTotal: 0 });
+      // The status report comes first, so the service knows the installed images the events name.
+      const topics = broker.published.map((p) => p.topic);
+      expect(topics.indexOf(upTopic(made.deviceId, 'status'))).toBeLessThan(topics.indexOf(upTopic(made.deviceId, 'error-reports')));
+    });
+
+    it('When online, then a recorded event is sent at once', async () => {
+      const made = await makeDeviceIdentity(pki.manufacturingCa);
+      const device = track(
+        new EmulatedDevice({ identity: identityFile(made, pki.root.certificatePem), brokerUrl: broker.url, errorReports: { store: new MemoryErrorQueueStore() } }),
+      );
+      device.start();
+      await once(device, 'online');
+      const sent = once(device, 'error-reports-sent');
+      const event = await device.recordEvent({ category: 'OSCrash', description: 'kernel panic' });
+      expect(await sent).toEqual([{ count: 1 }]);
+      expect(reportsOf(made.deviceId).map((r) => r.events)).toEqual([[event]]);
+      expect(await device.flushErrorReports()).toBe(0);
+    });
+
+    it('sends in batches of batchSize, each under MAX_ERROR_REPORTS_BYTES, and counts what was acknowledged', async () => {
+      const made = await makeDeviceIdentity(pki.manufacturingCa);
+      const device = track(
+        new EmulatedDevice({
+          identity: identityFile(made, pki.root.certificatePem),
+          brokerUrl: broker.url,
+          errorReports: { store: new MemoryErrorQueueStore(), batchSize: 100, capacity: 500 },
+        }),
+      );
+      const recorded = [];
+      // About 400 bytes an event: 100 of them would not fit in one payload.
+      for (let i = 0; i < 130; i++) recorded.push(await device.recordEvent({ category: 'OSCrash', description: `${i} `.padEnd(200, 'x') }));
+      const batches: number[] = [];
+      device.on('error-reports-sent', ({ count }) => batches.push(count));
+      device.start();
+      await once(device, 'online');
+      // A flush started by hand during the automatic one waits for it: together they send everything once.
+      expect(await device.flushErrorReports()).toBe(130);
+      const reports = reportsOf(made.deviceId);
+      expect(reports.length).toBeGreaterThanOrEqual(2);
+      for (const r of reports) expect(r.bytes).toBeLessThanOrEqual(MAX_ERROR_REPORTS_BYTES);
+      for (const r of reports) expect(r.events.length).toBeLessThanOrEqual(100);
+      expect(reports.flatMap((r) => r.events.map((e) => e.eventId))).toEqual(recorded.map((e) => e.eventId));
+      expect(batches).toEqual(reports.map((r) => r.events.length));
+      expect((await device.pendingErrorReports()).events).toEqual([]);
+    });
+
+    it('sends no more than batchSize events at once', async () => {
+      const made = await makeDeviceIdentity(pki.manufacturingCa);
+      const device = track(
+        new EmulatedDevice({
+          identity: identityFile(made, pki.root.certificatePem),
+          brokerUrl: broker.url,
+          errorReports: { store: new MemoryErrorQueueStore(), batchSize: 2 },
+        }),
+      );
+      for (let i = 0; i < 5; i++) await device.recordEvent({ category: 'AppExit', ...image, exitCode: i });
+      device.start();
+      await once(device, 'online');
+      expect(await device.flushErrorReports()).toBe(5);
+      expect(reportsOf(made.deviceId).map((r) => r.events.map((e) => e.exitCode))).toEqual([[0, 1], [2, 3], [4]]);
+    });
+
+    it('When its queue is full, then it drops the oldest events and reports the running total of drops', async () => {
+      const made = await makeDeviceIdentity(pki.manufacturingCa);
+      const device = track(
+        new EmulatedDevice({
+          identity: identityFile(made, pki.root.certificatePem),
+          brokerUrl: broker.url,
+          errorReports: { store: new MemoryErrorQueueStore(), capacity: 2 },
+        }),
+      );
+      const drops: Array<{ dropped: number; droppedTotal: number }> = [];
+      device.on('error-events-dropped', (d) => drops.push(d));
+      for (let i = 0; i < 4; i++) await device.recordEvent({ category: 'AppExit', ...image, exitCode: i });
+      expect(drops).toEqual([
+        { dropped: 1, droppedTotal: 1 },
+        { dropped: 1, droppedTotal: 2 },
+      ]);
+      device.start();
+      await once(device, 'error-reports-sent');
+      expect(reportsOf(made.deviceId)).toEqual([expect.objectContaining({ droppedTotal: 2, events: [expect.objectContaining({ exitCode: 2 }), expect.objectContaining({ exitCode: 3 })] })]);
+      expect(await device.pendingErrorReports()).toEqual({ events: [], droppedTotal: 2 });
+    });
+
+    it('When a batch is not acknowledged (connection closed), then it keeps the events and resends them after reconnecting', async () => {
+      const made = await makeDeviceIdentity(pki.manufacturingCa);
+      const device = track(
+        new EmulatedDevice({
+          identity: identityFile(made, pki.root.certificatePem),
+          brokerUrl: broker.url,
+          backoff: { baseMs: 20, capMs: 50 },
+          errorReports: { store: new MemoryErrorQueueStore() },
+        }),
+      );
+      device.start();
+      await once(device, 'online');
+      refuseErrorReports = true;
+      const offline = once(device, 'offline');
+      const event = await device.recordEvent({ category: 'OSCrash' });
+      await offline;
+      expect((await device.pendingErrorReports()).events).toEqual([event]);
+      refuseErrorReports = false;
+      expect(await once(device, 'error-reports-sent')).toEqual([{ count: 1 }]);
+      expect(await device.pendingErrorReports()).toEqual({ events: [], droppedTotal: 0 });
+      expect(broker.connects.length).toBeGreaterThanOrEqual(2);
+    });
+
+    it('When not online, then a flush sends nothing', async () => {
+      const made = await makeDeviceIdentity(pki.manufacturingCa);
+      const device = track(
+        new EmulatedDevice({ identity: identityFile(made, pki.root.certificatePem), brokerUrl: broker.url, errorReports: { store: new MemoryErrorQueueStore() } }),
+      );
+      await device.recordEvent({ category: 'OSCrash' });
+      expect(await device.flushErrorReports()).toBe(0);
+      expect((await device.pendingErrorReports()).events).toHaveLength(1);
+    });
+
+    it('refuses events that break the schema, and recording without errorReports', async () => {
+      const made = await makeDeviceIdentity(pki.manufacturingCa);
+      const identity = identityFile(made, pki.root.certificatePem);
+      const device = new EmulatedDevice({ identity, brokerUrl: broker.url, errorReports: { store: new MemoryErrorQueueStore() } });
+      await expect(device.recordEvent({ category: 'AppCrash', ...image, signal: 99 })).rejects.toThrow(/not a valid error event: \/signal/);
+      expect((await device.pendingErrorReports()).events).toEqual([]);
+      const plain = new EmulatedDevice({ identity, brokerUrl: broker.url });
+      await expect(plain.recordEvent({ category: 'OSCrash' })).rejects.toThrow(/not configured/);
+      expect(await plain.flushErrorReports()).toBe(0);
+      expect(() => new EmulatedDevice({ identity, brokerUrl: broker.url, errorReports: { store: new MemoryErrorQueueStore(), batchSize: 101 } })).toThrow(
+        /batchSize/,
+      );
+    });
+
+    it('When crash injection is on, then it records crashes of its installed images while started', async () => {
+      const made = await makeDeviceIdentity(pki.manufacturingCa);
+      const device = track(
+        new EmulatedDevice({
+          identity: identityFile(made, pki.root.certificatePem),
+          brokerUrl: broker.url,
+          installedImages: [image],
+          // A mean of 10 ms between crashes.
+          errorReports: { store: new MemoryErrorQueueStore(), crashInjection: { perHour: 360_000 } },
+        }),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect((await device.pendingErrorReports()).events).toEqual([]);
+      device.start();
+      await once(device, 'error-reports-sent');
+      await device.stop();
+      const crashes = reportsOf(made.deviceId).flatMap((r) => r.events);
+      expect(crashes.length).toBeGreaterThanOrEqual(1);
+      for (const c of crashes) expect(c).toMatchObject({ category: 'AppCrash', ...image, signal: 11, count: 1 });
+      const after = (await device.pendingErrorReports()).events.length;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect((await device.pendingErrorReports()).events).toHaveLength(after);
+    });
   });
 
   it('refuses a broker URL that is not mqtts', async () => {

@@ -10,15 +10,27 @@
  * mqtt.js's own reconnect is off: the device reconnects itself with a replaceable backoff policy (full jitter by
  * default), reset after each successful connection, so a fleet does not reconnect in lock step after an outage.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import { decode, encode } from '../contract/mqtt/codec.js';
-import { DEFAULT_KEEPALIVE_SECONDS, type AttestationResult, type Challenge, type ErrorReply, type StatusReport } from '../contract/mqtt/messages.js';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import {
+  DEFAULT_KEEPALIVE_SECONDS,
+  ErrorEvent,
+  MAX_ERROR_EVENTS_PER_BATCH,
+  MAX_ERROR_REPORTS_BYTES,
+  type AttestationResult,
+  type Challenge,
+  type ErrorReply,
+  type StatusReport,
+} from '../contract/mqtt/messages.js';
 import { downFilter, parseTopic, upTopic } from '../contract/mqtt/topics.js';
 import { prepareAttestation } from './attestation.js';
 import { toBackoffPolicy, type BackoffPolicy, type FullJitterOptions } from './backoff.js';
 import type { CertificateStore, StoredCertificate } from './certificate-store.js';
+import { CrashInjector } from './crash-injector.js';
+import { ErrorQueue, type ErrorQueueStore } from './error-queue.js';
 import { loadIdentity, parseIdentityFile, tlsIdentity, type IdentityFile, type LoadedIdentity } from './identity.js';
 import { renewalDelayMs, renewalOverdue } from './renewal-schedule.js';
 
@@ -66,6 +78,36 @@ export interface EmulatedDeviceOptions {
    * certificate once the device holds a valid one (it then sends that certificate's chain too).
    */
   readonly connectWith?: 'identity' | 'tenant-certificate';
+  /**
+   * Error reporting (PROTOCOL.md, "Error reports"): events recorded with recordEvent() are kept in this store until
+   * the broker acknowledged the batch that carried them, and sent at once when online and after every connect.
+   */
+  readonly errorReports?: ErrorReportsOptions;
+}
+
+export interface ErrorReportsOptions {
+  readonly store: ErrorQueueStore;
+  /** Most events kept; beyond it the oldest are dropped (and counted in droppedTotal). @default 1000 */
+  readonly capacity?: number;
+  /** Most events per error-reports message (at most MAX_ERROR_EVENTS_PER_BATCH). @default 50 */
+  readonly batchSize?: number;
+  /** Crash injection for demos and tests. */
+  readonly crashInjection?: { readonly perHour: number; readonly random?: () => number };
+}
+
+/** What recordEvent() takes: the event without its ID; times default to now, count to 1. */
+export interface RecordEventInput {
+  readonly category: ErrorEvent['category'];
+  readonly componentId?: string;
+  readonly imageId?: string;
+  readonly exitCode?: number;
+  readonly signal?: number;
+  readonly description?: string;
+  readonly count?: number;
+  /** @default endTime when given, else now */
+  readonly startTime?: string;
+  /** @default now */
+  readonly endTime?: string;
 }
 
 export interface AttestationOptions {
@@ -121,6 +163,10 @@ export interface EmulatedDeviceEvents {
   certificate: [CertificateInfo];
   /** An attestation or renewal did not give a certificate (refused by the service, or no answer in time). */
   'certificate-refused': [{ readonly reason: string; readonly message: string; readonly renewal: boolean }];
+  /** The broker acknowledged an error-reports batch of `count` events (they left the queue). */
+  'error-reports-sent': [{ readonly count: number }];
+  /** Recording an event dropped the oldest `dropped` events of a full queue. */
+  'error-events-dropped': [{ readonly dropped: number; readonly droppedTotal: number }];
 }
 
 interface PendingReply {
@@ -139,6 +185,9 @@ type State =
 
 /** How long stop() waits for a graceful DISCONNECT before dropping the socket. */
 const GRACEFUL_END_MS = 2_000;
+const DEFAULT_ERROR_QUEUE_CAPACITY = 1000;
+const DEFAULT_ERROR_BATCH_SIZE = 50;
+const errorEventCheck = TypeCompiler.Compile(ErrorEvent);
 
 export class EmulatedDevice extends EventEmitter<EmulatedDeviceEvents> {
   readonly deviceId: string;
@@ -157,6 +206,11 @@ export class EmulatedDevice extends EventEmitter<EmulatedDeviceEvents> {
   private renewalAttempt = 0;
   private renewing: Promise<RenewalOutcome> | null = null;
   private readonly retry: BackoffPolicy;
+  private readonly errorQueue: ErrorQueue | null;
+  private readonly errorBatchSize: number;
+  private readonly crashInjector: CrashInjector | null;
+  /** The flush in progress; cleared (before its waiters resume) once it settles. */
+  private flushing: Promise<number> | null = null;
 
   constructor(private readonly options: EmulatedDeviceOptions) {
     super();
@@ -167,6 +221,25 @@ export class EmulatedDevice extends EventEmitter<EmulatedDeviceEvents> {
     this.log = options.log ?? silentLog;
     const url = new URL(options.brokerUrl);
     if (url.protocol !== 'mqtts:') throw new TypeError(`brokerUrl must be mqtts://host:port (mutual TLS), got ${url.protocol}//`);
+    const reports = options.errorReports;
+    this.errorQueue = reports ? new ErrorQueue(reports.store, reports.capacity ?? DEFAULT_ERROR_QUEUE_CAPACITY) : null;
+    const batchSize = reports?.batchSize ?? DEFAULT_ERROR_BATCH_SIZE;
+    if (!Number.isSafeInteger(batchSize) || batchSize < 1 || batchSize > MAX_ERROR_EVENTS_PER_BATCH) {
+      throw new RangeError(`errorReports.batchSize must be a whole number from 1 to ${MAX_ERROR_EVENTS_PER_BATCH}, got ${batchSize}`);
+    }
+    this.errorBatchSize = batchSize;
+    const crashes = reports?.crashInjection;
+    this.crashInjector =
+      crashes && crashes.perHour > 0
+        ? new CrashInjector(
+            { installedImages: () => this.options.installedImages ?? [], record: (crash) => this.recordEvent(crash) },
+            {
+              perHour: crashes.perHour,
+              ...(crashes.random ? { random: crashes.random } : {}),
+              onError: (e) => this.log.warn({ deviceId: this.deviceId, error: e instanceof Error ? e.message : String(e) }, 'could not record an injected crash'),
+            },
+          )
+        : null;
   }
 
   get state(): DeviceStateName {
@@ -178,11 +251,13 @@ export class EmulatedDevice extends EventEmitter<EmulatedDeviceEvents> {
     if (this.current.name !== 'idle' && this.current.name !== 'stopped') throw new Error(`cannot start: device is ${this.current.name}`);
     this.bootedAt ??= Date.now();
     this.connect(0);
+    this.crashInjector?.start();
   }
 
   /** Disconnects (DISCONNECT first, so the broker sends no will), cancels any retry, and resolves once closed. */
   async stop(): Promise<void> {
     this.cancelRenewal();
+    this.crashInjector?.stop();
     const previous = this.current;
     if (previous.name === 'stopped' || previous.name === 'idle') {
       this.transition({ name: 'stopped' }, 0);
@@ -214,6 +289,69 @@ export class EmulatedDevice extends EventEmitter<EmulatedDeviceEvents> {
       this.renewing = null;
     });
     return this.renewing;
+  }
+
+  /**
+   * Records an event (eventId = randomUUID(), startTime = endTime = now as toISOString(), count 1 unless given),
+   * persists it, and sends it at once when online (the promise resolves after it is queued, not after it is sent).
+   * Throws when error reporting is not configured or the event breaks the ErrorEvent schema.
+   */
+  async recordEvent(e: RecordEventInput): Promise<ErrorEvent> {
+    const queue = this.errorQueue;
+    if (!queue) throw new Error('error reporting is not configured for this device (errorReports option)');
+    const now = new Date().toISOString();
+    const event: ErrorEvent = {
+      eventId: randomUUID(),
+      category: e.category,
+      ...(e.componentId !== undefined ? { componentId: e.componentId } : {}),
+      ...(e.imageId !== undefined ? { imageId: e.imageId } : {}),
+      ...(e.exitCode !== undefined ? { exitCode: e.exitCode } : {}),
+      ...(e.signal !== undefined ? { signal: e.signal } : {}),
+      ...(e.description !== undefined ? { description: e.description } : {}),
+      count: e.count ?? 1,
+      startTime: e.startTime ?? e.endTime ?? now,
+      endTime: e.endTime ?? now,
+    };
+    if (!errorEventCheck.Check(event)) {
+      const first = errorEventCheck.Errors(event).First();
+      throw new TypeError(`not a valid error event: ${first ? `${first.path}: ${first.message}` : 'breaks the ErrorEvent schema'}`);
+    }
+    const { dropped } = await queue.push(event);
+    this.log.info({ deviceId: this.deviceId, eventId: event.eventId, category: event.category }, 'error event recorded');
+    if (dropped > 0) {
+      this.log.warn({ deviceId: this.deviceId, dropped, droppedTotal: queue.droppedTotal }, 'error queue full; dropped the oldest events');
+      this.emit('error-events-dropped', { dropped, droppedTotal: queue.droppedTotal });
+    }
+    if (this.current.name === 'online') this.flushInBackground();
+    return event;
+  }
+
+  /**
+   * Sends everything queued, in batches of batchSize (also cut so the JSON payload stays under
+   * MAX_ERROR_REPORTS_BYTES), QoS 1; an event leaves the queue only after its batch's PUBACK. Resolves with how many
+   * events were acknowledged. Only one flush runs at a time (a call during a flush waits for it and then flushes
+   * again if more is queued; it counts the events of both). Not online: resolves 0. A lost connection ends the
+   * flush (resolving with what was acknowledged so far) and keeps the rest queued; they are resent after reconnecting.
+   */
+  async flushErrorReports(): Promise<number> {
+    const queue = this.errorQueue;
+    if (!queue) return 0;
+    await queue.load();
+    let acknowledged = 0;
+    while (this.flushing) acknowledged += await this.flushing.catch(() => 0);
+    if (this.current.name !== 'online' || queue.size === 0) return acknowledged;
+    this.flushing = this.sendQueued(queue).finally(() => {
+      this.flushing = null;
+    });
+    return acknowledged + (await this.flushing);
+  }
+
+  /** The queue as it is now (events oldest first). Empty when error reporting is not configured. */
+  async pendingErrorReports(): Promise<{ events: readonly ErrorEvent[]; droppedTotal: number }> {
+    const queue = this.errorQueue;
+    if (!queue) return { events: [], droppedTotal: 0 };
+    await queue.load();
+    return { events: queue.peek(queue.size), droppedTotal: queue.droppedTotal };
   }
 
   /** For tests that need a device to misbehave: any topic, any bytes. Resolves when the broker acknowledges (QoS > 0). */
@@ -272,6 +410,40 @@ export class EmulatedDevice extends EventEmitter<EmulatedDeviceEvents> {
     this.transition({ name: 'online', client, since: new Date() }, 0);
     this.emit('online');
     if (this.options.attestation && this.options.attestation.enabled !== false) void this.planRenewal();
+    // Whatever was recorded while offline, or not acknowledged before the last connection ended.
+    if (this.errorQueue) this.flushInBackground();
+  }
+
+  private flushInBackground(): void {
+    this.flushErrorReports().catch((e: unknown) =>
+      this.log.error({ deviceId: this.deviceId, error: e instanceof Error ? e.message : String(e) }, 'could not send error reports'),
+    );
+  }
+
+  /** One batch after another until the queue is empty, the device is not online, or a publish fails. */
+  private async sendQueued(queue: ErrorQueue): Promise<number> {
+    let acknowledged = 0;
+    for (;;) {
+      if (this.current.name !== 'online') return acknowledged;
+      const client = this.current.client;
+      const droppedTotal = Math.min(queue.droppedTotal, 2_147_483_647);
+      const events = batchWithin(queue.peek(this.errorBatchSize), droppedTotal);
+      if (events.length === 0) return acknowledged;
+      try {
+        await client.publishAsync(upTopic(this.deviceId, 'error-reports'), encode('error-reports', { v: 1, events: [...events], droppedTotal }), { qos: 1 });
+      } catch (e) {
+        this.log.warn(
+          { deviceId: this.deviceId, events: events.length, error: e instanceof Error ? e.message : String(e) },
+          'error reports not acknowledged; kept for after reconnecting',
+        );
+        return acknowledged;
+      }
+      // Acknowledged: stored by the service, or refused for good (BAD_PAYLOAD follows on down/error). Either way, done.
+      await queue.remove(events.map((e) => e.eventId));
+      acknowledged += events.length;
+      this.log.info({ deviceId: this.deviceId, events: events.length, droppedTotal }, 'error reports sent');
+      this.emit('error-reports-sent', { count: events.length });
+    }
   }
 
   /** The identity certificate, or the tenant certificate and its chain when asked for and valid. */
@@ -511,6 +683,21 @@ function subscribeForCodes(client: MqttClient, filter: string, qos: QoS): Promis
 }
 
 const newRequestId = (): string => randomBytes(9).toString('base64url');
+
+/** The longest prefix of `events` whose error-reports payload stays within MAX_ERROR_REPORTS_BYTES (at least one event). */
+function batchWithin(events: readonly ErrorEvent[], droppedTotal: number): readonly ErrorEvent[] {
+  if (events.length === 0) return events;
+  // The payload is the envelope with the events' JSON, comma-separated, inside its brackets.
+  let bytes = Buffer.byteLength(JSON.stringify({ v: 1, events: [], droppedTotal }));
+  let n = 0;
+  for (const event of events) {
+    const more = Buffer.byteLength(JSON.stringify(event)) + (n > 0 ? 1 : 0);
+    if (n > 0 && bytes + more > MAX_ERROR_REPORTS_BYTES) break;
+    bytes += more;
+    n++;
+  }
+  return events.slice(0, n);
+}
 
 async function endClient(client: MqttClient): Promise<void> {
   if (client.disconnected) {

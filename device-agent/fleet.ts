@@ -4,6 +4,7 @@
  */
 import { EmulatedDevice, type DeviceLog } from './emulated-device.js';
 import { MemoryCertificateStore } from './certificate-store.js';
+import { MemoryErrorQueueStore } from './error-queue.js';
 import type { IdentityFile } from './identity.js';
 
 export interface FleetOptions {
@@ -15,6 +16,11 @@ export interface FleetOptions {
   readonly maxConnecting?: number;
   /** Attest and renew certificates (kept in memory). @default true */
   readonly attest?: boolean;
+  /**
+   * Mean injected crashes per device per hour, sent as error reports (every device queues its error events in
+   * memory, as it keeps its certificate). @default 0
+   */
+  readonly crashRatePerHour?: number;
   readonly log?: DeviceLog;
 }
 
@@ -23,6 +29,8 @@ export interface FleetSummary {
   readonly started: number;
   readonly online: number;
   readonly certified: number;
+  /** Error events the broker acknowledged, over all devices. */
+  readonly errorEventsSent: number;
   /** Devices whose last connection attempt failed, by the reason of that failure. */
   readonly failing: Readonly<Record<string, number>>;
 }
@@ -34,6 +42,7 @@ export class Fleet {
   private connecting = 0;
   private online = 0;
   private readonly certified = new Set<string>();
+  private errorEventsSent = 0;
   private readonly lastFailure = new Map<string, string>();
   private stopping = false;
   private starting: Promise<void> | null = null;
@@ -45,6 +54,10 @@ export class Fleet {
         brokerUrl: options.brokerUrl,
         ...(options.log ? { log: options.log } : {}),
         ...(options.attest === false ? {} : { attestation: { store: new MemoryCertificateStore() } }),
+        errorReports: {
+          store: new MemoryErrorQueueStore(),
+          ...((options.crashRatePerHour ?? 0) > 0 ? { crashInjection: { perHour: options.crashRatePerHour ?? 0 } } : {}),
+        },
       });
       device.on('state', (s) => {
         if (s.previous === 'connecting') this.connecting--;
@@ -55,6 +68,7 @@ export class Fleet {
         if (s.state === 'backoff') this.lastFailure.set(device.deviceId, s.reason ?? 'connection closed');
       });
       device.on('certificate', () => this.certified.add(device.deviceId));
+      device.on('error-reports-sent', ({ count }) => (this.errorEventsSent += count));
       return device;
     });
   }
@@ -73,6 +87,7 @@ export class Fleet {
       started: this.started,
       online: this.online,
       certified: this.certified.size,
+      errorEventsSent: this.errorEventsSent,
       failing,
     };
   }
@@ -103,11 +118,15 @@ export class Fleet {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** One line for a terminal: "48/50 online, 47 certified, 50 started; failing: 2 × ECONNREFUSED". */
+/**
+ * One line for a terminal: "48/50 online, 47 certified, 50 started, 12 error events sent; failing: 2 × ECONNREFUSED"
+ * (error events only once some were sent).
+ */
 export function formatSummary(s: FleetSummary): string {
   const failing = Object.entries(s.failing)
     .sort((a, b) => b[1] - a[1])
     .map(([reason, n]) => `${n} × ${reason}`)
     .join(', ');
-  return `${s.online}/${s.total} online, ${s.certified} certified, ${s.started} started${failing ? `; failing: ${failing}` : ''}`;
+  const errors = s.errorEventsSent > 0 ? `, ${s.errorEventsSent} error event${s.errorEventsSent === 1 ? '' : 's'} sent` : '';
+  return `${s.online}/${s.total} online, ${s.certified} certified, ${s.started} started${errors}${failing ? `; failing: ${failing}` : ''}`;
 }

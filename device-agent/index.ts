@@ -13,7 +13,25 @@ export {
   type AttestationOptions,
   type CertificateInfo,
   type RenewalOutcome,
+  type ErrorReportsOptions,
+  type RecordEventInput,
 } from './emulated-device.js';
+export {
+  ERROR_QUEUE_FILE_SUFFIX,
+  ErrorQueue,
+  FileErrorQueueStore,
+  MemoryErrorQueueStore,
+  type ErrorQueueState,
+  type ErrorQueueStore,
+} from './error-queue.js';
+export {
+  CrashInjector,
+  INJECTED_CRASH_SIGNAL,
+  type CrashInjectorOptions,
+  type CrashScheduler,
+  type CrashTarget,
+  type InjectedCrash,
+} from './crash-injector.js';
 export { FileCertificateStore, MemoryCertificateStore, type CertificateStore, type StoredCertificate } from './certificate-store.js';
 export { renewalDelayMs, renewalOverdue, RENEW_FROM, RENEW_UNTIL } from './renewal-schedule.js';
 export { prepareAttestation, type Measurements } from './attestation.js';

@@ -171,8 +171,8 @@ export function createErrorReportsService(deps: ServiceDeps): ErrorReportsServic
         }),
       ]);
       const items = rows.slice(0, limit).map(toErrorReportView);
-      const last = items.at(-1);
-      return { items, totalCount, hasNextPage: rows.length > limit, endCursor: last ? reportCursor(last) : null };
+      const itemCursors = items.map(reportCursor);
+      return { items, totalCount, hasNextPage: rows.length > limit, endCursor: itemCursors.at(-1) ?? null, itemCursors };
     },
 
     async exportErrorReports(actor: Actor | null, filter: ErrorReportFilter): Promise<AsyncIterable<ErrorReportView>> {
@@ -254,12 +254,8 @@ export function createErrorReportsService(deps: ServiceDeps): ErrorReportsServic
       const em = deps.em.fork();
       const [totalCount, rows] = await Promise.all([em.count(ErrorIssue, where), em.find(ErrorIssue, where, { orderBy, limit: limit + 1, offset })]);
       const items = rows.slice(0, limit).map(toIssueView);
-      return {
-        items,
-        totalCount,
-        hasNextPage: rows.length > limit,
-        endCursor: items.length ? encodeCursor(`o:${offset + items.length}`) : null,
-      };
+      const itemCursors = items.map((_, i) => encodeCursor(`o:${offset + i + 1}`));
+      return { items, totalCount, hasNextPage: rows.length > limit, endCursor: itemCursors.at(-1) ?? null, itemCursors };
     },
 
     async getIssue(actor: Actor | null, issueId: string): Promise<IssueView> {

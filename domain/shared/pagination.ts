@@ -12,6 +12,8 @@ export interface Page<T> {
   readonly hasNextPage: boolean;
   /** Cursor of the last item, to pass as `after`. */
   readonly endCursor: string | null;
+  /** Each item's cursor, when a client may resume after any item (the last one equals endCursor). */
+  readonly itemCursors?: readonly string[];
 }
 
 export const DEFAULT_PAGE_SIZE = 50;

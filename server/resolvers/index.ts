@@ -3,15 +3,16 @@ import type { Resolvers } from '../generated/graphql.js';
 import { certificatesResolvers } from './certificates.js';
 import { commonResolvers } from './common.js';
 import { devicesResolvers } from './devices.js';
+import { errorsResolvers } from './errors.js';
 import { productsResolvers } from './products.js';
 import { DateTimeScalar } from './scalars.js';
 import { tenancyResolvers } from './tenancy.js';
 
 export const resolvers: Resolvers = {
   DateTime: DateTimeScalar,
-  Query: { ...commonResolvers.Query, ...tenancyResolvers.Query, ...productsResolvers.Query, ...devicesResolvers.Query, ...certificatesResolvers.Query },
+  Query: { ...commonResolvers.Query, ...tenancyResolvers.Query, ...productsResolvers.Query, ...devicesResolvers.Query, ...certificatesResolvers.Query, ...errorsResolvers.Query },
   Mutation: { ...commonResolvers.Mutation, ...tenancyResolvers.Mutation, ...productsResolvers.Mutation, ...devicesResolvers.Mutation, ...certificatesResolvers.Mutation },
-  Subscription: { ...commonResolvers.Subscription, ...devicesResolvers.Subscription, ...certificatesResolvers.Subscription },
+  Subscription: { ...commonResolvers.Subscription, ...devicesResolvers.Subscription, ...certificatesResolvers.Subscription, ...errorsResolvers.Subscription },
   Tenant: tenancyResolvers.Tenant,
   Product: productsResolvers.Product,
   DeviceGroup: productsResolvers.DeviceGroup,
@@ -20,4 +21,5 @@ export const resolvers: Resolvers = {
   DeviceStatusEvent: devicesResolvers.DeviceStatusEvent,
   TenantCaCertificate: certificatesResolvers.TenantCaCertificate,
   CertificateEvent: certificatesResolvers.CertificateEvent,
+  ErrorReport: errorsResolvers.ErrorReport,
 };
