@@ -31,6 +31,7 @@ async function start(): Promise<void> {
       graphql: `http://localhost:${running.gateway.port}/graphql`,
       subscriptions: `ws://localhost:${running.gateway.port}/graphql`,
       mqtt: `mqtts://localhost:${running.broker.port}`,
+      downloads: `https://localhost:${running.downloads.port}`,
       dataDir: config.dataDir,
       database: config.databaseUrl ? 'postgresql' : 'sqlite',
       adminKeyFile: running.adminKeyFile ?? '(from SPHEREGATE_ADMIN_KEY)',

@@ -25,6 +25,20 @@ export interface Config {
   readonly logLevel: LogLevel;
   readonly certificates: CertificatePolicy;
   readonly errorReports: ErrorReportPolicy;
+  readonly updates: UpdateConfig;
+}
+
+/** Over-the-air updates. */
+export interface UpdateConfig {
+  /** HTTPS (mutual TLS) port devices download image payloads from. */
+  readonly downloadPort: number;
+  /** What devices are told to download from; null: https://localhost:<download port>. */
+  readonly downloadBaseUrl: string | null;
+  /** Devices wait a random time up to this before downloading. */
+  readonly delayWindowSeconds: number;
+  readonly maxImageBytes: number;
+  /** How often staged rollouts are driven (one node of the cluster at a time). */
+  readonly rolloutIntervalMs: number;
 }
 
 export class ConfigError extends Error {
@@ -53,6 +67,11 @@ export const CONFIG_VARIABLES = {
   SPHEREGATE_CA_ACTIVATION_DELAY_DAYS: { default: '45', doc: 'An automatically made successor CA starts signing this many days after it is made.' },
   SPHEREGATE_OS_RELEASES: { default: '24.10', doc: 'Comma-separated OS versions the platform knows from the start (attestation refuses others).' },
   SPHEREGATE_ERROR_RETENTION_DAYS: { default: '14', doc: 'Days error reports are kept (1 to 400); older ones are purged hourly and refused on arrival.' },
+  SPHEREGATE_DOWNLOAD_PORT: { default: '8443', doc: 'HTTPS with mutual TLS: devices download image payloads here with their certificate.' },
+  SPHEREGATE_DOWNLOAD_BASE_URL: { default: '(https://localhost:<download port>)', doc: 'The https:// address devices are told to download from (behind a TLS pass-through balancer, its address).' },
+  SPHEREGATE_UPDATE_DELAY_WINDOW: { default: '60', doc: 'Seconds (0 to 86400): a device waits a random time up to this before downloading, so a fleet does not download at once.' },
+  SPHEREGATE_MAX_IMAGE_BYTES: { default: '67108864', doc: 'Largest image payload accepted at upload (bytes, 1 to 2147483647).' },
+  SPHEREGATE_ROLLOUT_INTERVAL_MS: { default: '5000', doc: 'How often staged rollouts take their next step (ms, 100 to 3600000).' },
   SPHEREGATE_ERROR_RATE_LIMIT: { default: '1000', doc: 'Error events stored per device per rolling hour (1 to 1000000); the excess is counted, not stored.' },
 } as const;
 
@@ -98,6 +117,19 @@ function certificatePolicy(env: Env): CertificatePolicy {
     caActivationDelaySeconds: delayDays * DAY,
     knownOsReleases: Object.freeze(osReleases),
   });
+}
+
+function downloadBaseUrl(env: Env): string | null {
+  const v = text(env, 'SPHEREGATE_DOWNLOAD_BASE_URL');
+  if (v === null) return null;
+  let url: URL;
+  try {
+    url = new URL(v);
+  } catch {
+    throw new ConfigError('SPHEREGATE_DOWNLOAD_BASE_URL', `is not a URL: "${v}"`);
+  }
+  if (url.protocol !== 'https:' || url.pathname !== '/' || url.search || url.hash) throw new ConfigError('SPHEREGATE_DOWNLOAD_BASE_URL', 'must be https://host[:port] with no path');
+  return `${url.protocol}//${url.host}`;
 }
 
 export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
@@ -164,6 +196,13 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       retentionDays: integer(env, 'SPHEREGATE_ERROR_RETENTION_DAYS', 14, 1, 400),
       perDeviceHourlyLimit: integer(env, 'SPHEREGATE_ERROR_RATE_LIMIT', 1000, 1, 1_000_000),
       maxClockSkewSeconds: 300,
+    }),
+    updates: Object.freeze({
+      downloadPort: port(env, 'SPHEREGATE_DOWNLOAD_PORT', 8443),
+      downloadBaseUrl: downloadBaseUrl(env),
+      delayWindowSeconds: integer(env, 'SPHEREGATE_UPDATE_DELAY_WINDOW', 60, 0, 86_400),
+      maxImageBytes: integer(env, 'SPHEREGATE_MAX_IMAGE_BYTES', 64 * 1024 * 1024, 1, 2_147_483_647),
+      rolloutIntervalMs: integer(env, 'SPHEREGATE_ROLLOUT_INTERVAL_MS', 5000, 100, 3_600_000),
     }),
   });
 }

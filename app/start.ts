@@ -20,11 +20,15 @@ import { startGateway, type Gateway } from '../server/index.js';
 import { shutdownInOrder } from './shutdown.js';
 import { disconnectRevokedDevices, rotateTenantCasPeriodically } from './certificate-tasks.js';
 import { purgeErrorReportsPeriodically } from './error-report-tasks.js';
+import { driveRolloutsPeriodically, pushTargetsOnChange } from './update-tasks.js';
+import { FileImageStorage } from '../infra/storage/file-image-storage.js';
+import { startDownloadServer, type DownloadServer } from '../broker/download-server.js';
 
 export interface Running {
   readonly config: Config;
   readonly gateway: Gateway;
   readonly broker: Broker;
+  readonly downloads: DownloadServer;
   readonly services: Services;
   readonly bus: EventBus;
   readonly adminKey: string;
@@ -64,6 +68,7 @@ export async function startSpheregate(config: Config, opts: StartOptions): Promi
 
   const orm = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log: log.child({ component: 'db' }) });
   const bus = new MemoryEventBus(log.child({ component: 'bus' }));
+  const imageStorage = await FileImageStorage.open(join(config.dataDir, 'images'));
   const services = createServices({
     em: orm.em,
     bus,
@@ -73,6 +78,8 @@ export async function startSpheregate(config: Config, opts: StartOptions): Promi
     platformAdminKey: admin.key,
     certificates: config.certificates,
     errorReports: config.errorReports,
+    imageStorage,
+    maxImageBytes: config.updates.maxImageBytes,
   });
   const system = { kind: 'system' } as const;
   for (const version of config.certificates.knownOsReleases) await services.certificates.registerOsRelease(system, version);
@@ -83,31 +90,50 @@ export async function startSpheregate(config: Config, opts: StartOptions): Promi
   const closers: Array<{ name: string; close: () => Promise<void> }> = [];
   const closeAll = (): Promise<void> => shutdownInOrder(closers, log);
   try {
+    const tls = {
+      certificatePem: loaded.server.chainPem,
+      keyPem: loaded.server.keyPem,
+      // Identity certificates chain to the manufacturing CA; tenant-issued device certificates to the root.
+      trustAnchorsPem: [loaded.manufacturingCaPem, loaded.rootCaPem],
+    };
+    const downloads = await startDownloadServer({
+      tls,
+      port: config.updates.downloadPort,
+      host: config.bindAddress,
+      presence: services.presence,
+      deployments: services.deployments,
+      storage: imageStorage,
+      log,
+    });
+    closers.push({ name: 'downloads', close: () => downloads.close() });
     const broker = await startBroker({
       presence: services.presence,
       log: log.child({ component: 'broker' }),
       port: config.mqttPort,
       host: config.bindAddress,
       nodeId: config.nodeId,
-      tls: {
-        certificatePem: loaded.server.chainPem,
-        keyPem: loaded.server.keyPem,
-        // Identity certificates chain to the manufacturing CA; tenant-issued device certificates to the root.
-        trustAnchorsPem: [loaded.manufacturingCaPem, loaded.rootCaPem],
-      },
+      tls,
       attestation: services.attestation,
       errorReports: services.errorReports,
+      updates: {
+        deployments: services.deployments,
+        downloadBaseUrl: config.updates.downloadBaseUrl ?? `https://localhost:${downloads.port}`,
+        delayWindowSeconds: config.updates.delayWindowSeconds,
+      },
     });
     closers.push({ name: 'broker', close: () => broker.close() });
     const stopRevocations = disconnectRevokedDevices(bus, broker, log);
     const stopRotation = rotateTenantCasPeriodically(services, log);
     const stopPurge = purgeErrorReportsPeriodically(services, config.nodeId, log);
+    const stopPushes = pushTargetsOnChange(bus, broker, log);
+    const stopRollouts = driveRolloutsPeriodically(services, config.nodeId, log, config.updates.rolloutIntervalMs);
     // Background work ends before the broker and database close.
     closers.unshift({
       name: 'background tasks',
       close: async () => {
         stopRevocations();
-        await Promise.all([stopRotation(), stopPurge()]);
+        stopPushes();
+        await Promise.all([stopRotation(), stopPurge(), stopRollouts()]);
       },
     });
     const gateway = await startGateway({
@@ -128,6 +154,7 @@ export async function startSpheregate(config: Config, opts: StartOptions): Promi
       config,
       gateway,
       broker,
+      downloads,
       services,
       bus,
       adminKey: admin.key,

@@ -29,14 +29,22 @@ export interface StormResult {
   readonly errors: readonly string[];
 }
 
+/** A connected client and the device it speaks for. */
+export interface StormClient {
+  readonly deviceId: string;
+  readonly client: MqttClient;
+}
+
 export interface Storm {
   readonly result: StormResult;
+  /** The connected clients, for scenarios that go on to publish (error-ingest.ts) or disconnect (graphql.ts). */
+  readonly clients: readonly StormClient[];
   /** Disconnects every client. */
   release(): Promise<void>;
 }
 
 export async function connectStorm(opts: StormOptions): Promise<Storm> {
-  const clients: MqttClient[] = [];
+  const clients: StormClient[] = [];
   const latencies: number[] = [];
   const errors: string[] = [];
   let failed = 0;
@@ -48,7 +56,7 @@ export async function connectStorm(opts: StormOptions): Promise<Storm> {
       if (!device) return;
       const started = performance.now();
       try {
-        clients.push(await connectOne(opts, device));
+        clients.push({ deviceId: device.deviceId, client: await connectOne(opts, device) });
         latencies.push(performance.now() - started);
       } catch (e) {
         failed++;
@@ -60,8 +68,9 @@ export async function connectStorm(opts: StormOptions): Promise<Storm> {
   const durationMs = performance.now() - begin;
   return {
     result: { connected: clients.length, failed, durationMs, latenciesMs: latencies, errors },
+    clients,
     release: async () => {
-      await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
+      await Promise.all(clients.map(({ client }) => client.endAsync(true).catch(() => undefined)));
     },
   };
 }

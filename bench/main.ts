@@ -1,6 +1,8 @@
 /**
- * `npm run bench [-- --devices N --reps R]`: runs the benchmark scenarios and writes bench/results/<scenario>.json
- * and bench/RESULTS.md. Never part of `npm test` (bench/smoke.test.ts runs the same code with tiny counts).
+ * `npm run bench [-- --only <scenarios> --devices N --reps R …]`: runs the benchmark scenarios and writes
+ * bench/results/<scenario>.json for each one run, then bench/RESULTS.md from every stored result (scenarios not
+ * run this time keep their last numbers, marked as from an earlier run). Never part of `npm test`
+ * (bench/smoke.test.ts runs the same code with tiny counts).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -9,39 +11,117 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runAttestation, type AttestationReport } from './attestation.js';
+import { DEFAULT_PG_ADMIN_URL, runErrorIngest, type DatabaseKind, type ErrorIngestReport } from './error-ingest.js';
+import { runGraphql, type GraphqlReport } from './graphql.js';
+import { renderAttestation, renderConnectStorm, renderErrorIngest, renderGraphql, renderHeader, renderProvenance, type Facts } from './render.js';
 import { runConnectStorm, type ConnectStormReport } from './run.js';
 
-const { values } = parseArgs({ options: { devices: { type: 'string' }, reps: { type: 'string' } } });
-const devices = Number(values.devices ?? 2000);
-const reps = Number(values.reps ?? 3);
-if (!Number.isInteger(devices) || devices < 1 || !Number.isInteger(reps) || reps < 1) throw new Error('--devices and --reps must be positive integers');
+const SCENARIOS = ['connect-storm', 'attestation', 'error-ingest', 'graphql'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+
+const { values } = parseArgs({
+  options: {
+    only: { type: 'string' },
+    devices: { type: 'string' },
+    reps: { type: 'string' },
+    'ingest-devices': { type: 'string' },
+    'ingest-messages': { type: 'string' },
+    'ingest-events': { type: 'string' },
+    'ingest-in-flight': { type: 'string' },
+    'ingest-seconds': { type: 'string' },
+    databases: { type: 'string' },
+    'postgres-url': { type: 'string' },
+    'gql-devices': { type: 'string' },
+    'gql-clients': { type: 'string' },
+    'gql-seconds': { type: 'string' },
+    subscribers: { type: 'string' },
+    sockets: { type: 'string' },
+    'fanout-events': { type: 'string' },
+  },
+});
+
+const positive = (name: keyof typeof values, fallback: number): number => {
+  const raw = values[name];
+  const n = Number(raw ?? fallback);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got ${String(raw)}`);
+  return n;
+};
+const list = <T extends string>(name: keyof typeof values, allowed: readonly T[]): T[] => {
+  const raw = values[name];
+  if (typeof raw !== 'string') return [...allowed];
+  const items = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const item of items) if (!allowed.includes(item as T)) throw new Error(`--${name}: unknown "${item}" (one of ${allowed.join(', ')})`);
+  return items as T[];
+};
+
+const only = new Set<Scenario>(list('only', SCENARIOS));
+const devices = positive('devices', 2000);
+const reps = positive('reps', 3);
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
+const resultsDir = join(root, 'bench', 'results');
 const progress = (line: string): void => console.error(line);
-const report = await runConnectStorm({ devices, reps, isolate: true, onProgress: progress });
-const attestation = await runAttestation({ devices: Math.min(devices, 1000), reps, onProgress: progress });
-await mkdir(join(root, 'bench', 'results'), { recursive: true });
+await mkdir(resultsDir, { recursive: true });
 const facts = await machineFacts(root);
-await writeFile(join(root, 'bench', 'results', 'connect-storm.json'), `${JSON.stringify({ facts, report }, null, 2)}\n`);
-await writeFile(join(root, 'bench', 'results', 'attestation.json'), `${JSON.stringify({ facts, report: attestation }, null, 2)}\n`);
-const markdown = `${renderMarkdown(facts, report)}\n${renderAttestation(attestation)}`;
+
+interface Stored<R> {
+  readonly facts: Facts;
+  readonly report: R;
+}
+
+/** Runs the scenario when asked for and stores it; otherwise reads its last stored result, if any. */
+async function scenario<R>(name: Scenario, run: () => Promise<R>): Promise<Stored<R> | null> {
+  const file = join(resultsDir, `${name}.json`);
+  if (only.has(name)) {
+    const stored: Stored<R> = { facts, report: await run() };
+    await writeFile(file, `${JSON.stringify(stored, null, 2)}\n`);
+    return stored;
+  }
+  return readFile(file, 'utf8').then(
+    (text) => JSON.parse(text) as Stored<R>,
+    () => null,
+  );
+}
+
+const storm = await scenario<ConnectStormReport>('connect-storm', () => runConnectStorm({ devices, reps, isolate: true, onProgress: progress }));
+const attestation = await scenario<AttestationReport>('attestation', () => runAttestation({ devices: Math.min(devices, 1000), reps, onProgress: progress }));
+const ingest = await scenario<ErrorIngestReport>('error-ingest', () =>
+  runErrorIngest({
+    devices: positive('ingest-devices', 50),
+    messagesPerDevice: positive('ingest-messages', 4),
+    eventsPerMessage: positive('ingest-events', 10),
+    inFlightPerDevice: positive('ingest-in-flight', 4),
+    minSeconds: positive('ingest-seconds', 15),
+    databases: list<DatabaseKind>('databases', ['sqlite', 'postgresql']),
+    postgresAdminUrl: values['postgres-url'] ?? DEFAULT_PG_ADMIN_URL,
+    reps,
+    isolate: true,
+    onProgress: progress,
+  }),
+);
+const graphql = await scenario<GraphqlReport>('graphql', () =>
+  runGraphql({
+    devices: positive('gql-devices', 200),
+    concurrency: positive('gql-clients', 16),
+    durationMs: positive('gql-seconds', 10) * 1000,
+    subscribers: positive('subscribers', 1000),
+    sockets: positive('sockets', 100),
+    fanoutEvents: positive('fanout-events', 20),
+    reps,
+    isolate: true,
+    onProgress: progress,
+  }),
+);
+
+const sections = [
+  storm && renderConnectStorm(storm.report, renderProvenance(storm.facts, facts)),
+  attestation && renderAttestation(attestation.report, renderProvenance(attestation.facts, facts)),
+  ingest && renderErrorIngest(ingest.report, renderProvenance(ingest.facts, facts)),
+  graphql && renderGraphql(graphql.report, renderProvenance(graphql.facts, facts)),
+].filter((s): s is string => typeof s === 'string');
+const markdown = [renderHeader(facts), ...sections].join('\n');
 await writeFile(join(root, 'bench', 'RESULTS.md'), markdown);
 console.log(markdown);
-
-function renderAttestation(r: AttestationReport): string {
-  const cell = (s: { median: number; min: number; max: number }): string => `${s.median.toFixed(0)} (${s.min.toFixed(0)}–${s.max.toFixed(0)})`;
-  return [
-    `## Attestation and certificate issuance: ${r.devices} connected devices, ${r.reps} repetitions`,
-    '',
-    '| Metric | Spheregate (MQTT, end to end) | bare PKI signing (floor) | ratio |',
-    '| --- | --- | --- | --- |',
-    `| certificates/s | ${cell(r.certificatesPerSecond)} | ${cell(r.bareSigningPerSecond)} | ${r.ratio.toFixed(2)}× |`,
-    '',
-    `Failed attestations: ${r.failed}. The devices run in the bench process too (each makes a key and a CSR and`,
-    'signs its statement), so this is the rate of the whole exchange on this machine, not the service alone.',
-    '',
-  ].join('\n');
-}
 
 async function machineFacts(repo: string): Promise<Record<string, string>> {
   const pkg = JSON.parse(await readFile(join(repo, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
@@ -61,36 +141,8 @@ async function machineFacts(repo: string): Promise<Record<string, string>> {
     node: process.version,
     aedes: pkg.dependencies['aedes'] ?? '?',
     mosquitto: run('mosquitto', ['-h']).split('\n')[0] ?? '?',
+    '@apollo/server': pkg.dependencies['@apollo/server'] ?? '?',
+    'graphql-ws': pkg.dependencies['graphql-ws'] ?? '?',
+    postgresql: run('psql', ['-At', '-d', values['postgres-url'] ?? DEFAULT_PG_ADMIN_URL, '-c', 'show server_version']),
   };
-}
-
-function renderMarkdown(facts: Record<string, string>, r: ConnectStormReport): string {
-  const fmt = (n: number, digits = 2): string => (Number.isFinite(n) ? n.toFixed(digits) : '—');
-  const row = (label: string, key: keyof ConnectStormReport['medians']['spheregate'], digits = 2, scale = 1): string => {
-    const cell = (t: 'spheregate' | 'bare-aedes' | 'mosquitto'): string => {
-      const s = r.medians[t][key];
-      return `${fmt(s.median / scale, digits)} (${fmt(s.min / scale, digits)}–${fmt(s.max / scale, digits)})`;
-    };
-    return `| ${label} | ${cell('spheregate')} | ${cell('bare-aedes')} | ${cell('mosquitto')} | ${fmt(r.ratios.vsBareAedes[key])}× | ${fmt(r.ratios.vsMosquitto[key])}× |`;
-  };
-  return [
-    '# Benchmark results',
-    '',
-    'Written by `npm run bench` (see bench/README.md). Medians of the repetitions, min–max in brackets; the ratios are',
-    "Spheregate's median over the baseline's, measured in the same run.",
-    '',
-    ...Object.entries(facts).map(([k, v]) => `- ${k}: ${v}`),
-    '',
-    `## mTLS connect storm: ${r.devices} distinct devices, ${r.reps} repetitions`,
-    '',
-    '| Metric | Spheregate | bare Aedes | Mosquitto | vs bare Aedes | vs Mosquitto |',
-    '| --- | --- | --- | --- | --- | --- |',
-    row('connections/s', 'connectionsPerSecond', 0),
-    row('broker CPU ms per connection', 'brokerCpuMsPerConnection'),
-    row('time to CONNACK p50 (ms)', 'p50ConnackMs', 0),
-    row('time to CONNACK p99 (ms)', 'p99ConnackMs', 0),
-    row('RSS per connected idle device (KiB)', 'rssBytesPerDevice', 1, 1024),
-    row('failed connections', 'failed', 0),
-    '',
-  ].join('\n');
 }

@@ -4,12 +4,11 @@
  * connections/s, the broker's own CPU per connection, p50/p99 time to CONNACK and RSS per connected idle device,
  * as medians with min–max, and Spheregate's ratios to each baseline.
  */
-import { fork } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { manufacture } from '../device-agent/manufacture.js';
+import { startBareAedesChild, startSpheregateChild } from './child-process.js';
 import { connectStorm, type StormDevice, type StormOptions } from './connect-storm.js';
 import { median, percentile, type Spread, spread } from './stats.js';
 import {
@@ -19,7 +18,6 @@ import {
   startSpheregateTarget,
   TARGETS,
   type BrokerTarget,
-  type ProcessUsage,
   type TargetName,
 } from './targets.js';
 
@@ -27,7 +25,7 @@ export interface ConnectStormOptions {
   readonly devices: number;
   readonly reps: number;
   /**
-   * Run each node broker in its own process (dist/bench/target-child.js), as Mosquitto runs in its own, so CPU
+   * Run each node broker in its own process (bench/child-process.ts), as Mosquitto runs in its own, so CPU
    * and RSS are the broker's alone. Off (smoke test under Jest, which cannot fork TypeScript): all in-process.
    */
   readonly isolate: boolean;
@@ -86,7 +84,9 @@ export async function runConnectStorm(opts: ConnectStormOptions): Promise<Connec
       name === 'mosquitto'
         ? startMosquittoTarget(pki, workDir)
         : opts.isolate
-          ? startTargetChild(name, dataDir)
+          ? name === 'spheregate'
+            ? startSpheregateChild(dataDir)
+            : startBareAedesChild(dataDir)
           : name === 'spheregate'
             ? startSpheregateTarget(dataDir)
             : startBareAedesTarget(pki);
@@ -134,27 +134,5 @@ async function measure(target: BrokerTarget, storm: StormOptions): Promise<Targe
     p99ConnackMs: percentile(result.latenciesMs, 0.99),
     rssBytesPerDevice: (after.rssBytes - before.rssBytes) / connected,
     failed: result.failed,
-  };
-}
-
-/** A node broker in its own process (see target-child.ts), behind the same interface. */
-async function startTargetChild(name: 'spheregate' | 'bare-aedes', dataDir: string): Promise<BrokerTarget> {
-  const child = fork(new URL('./target-child.js', import.meta.url), [name, dataDir], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    execArgv: ['--expose-gc'],
-  });
-  const reply = <T>(): Promise<T> => once(child, 'message').then(([m]) => m as T);
-  const { mqttPort } = await reply<{ mqttPort: number }>();
-  return {
-    name,
-    mqttPort,
-    usage: async () => {
-      child.send({ cmd: 'usage' });
-      return (await reply<{ usage: ProcessUsage }>()).usage;
-    },
-    close: async () => {
-      child.send({ cmd: 'close' });
-      if (child.exitCode === null) await once(child, 'exit');
-    },
   };
 }

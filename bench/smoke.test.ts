@@ -1,8 +1,11 @@
 /**
- * The benchmark's smoke mode, so it cannot rot: the connect-storm scenario end to end with a handful of devices
- * and one repetition, against all three brokers (Mosquitto included), clients in this process.
+ * The benchmark's smoke mode, so it cannot rot: every scenario end to end with a handful of devices and one
+ * repetition, against every broker and baseline (Mosquitto included), all in this process.
  */
+import { TEST_DATABASES } from '../test/db.js';
 import { runAttestation } from './attestation.js';
+import { runErrorIngest } from './error-ingest.js';
+import { runGraphql } from './graphql.js';
 import { runConnectStorm } from './run.js';
 
 test('the connect-storm scenario runs end to end against Spheregate, bare Aedes and Mosquitto', async () => {
@@ -25,3 +28,30 @@ test('the attestation scenario runs end to end and measures its floor', async ()
   expect(report.bareSigningPerSecond.median).toBeGreaterThan(0);
   expect(Number.isFinite(report.ratio)).toBe(true);
 }, 120_000);
+
+test('the error-ingest scenario stores every acknowledged event, on every test database, and counts bare Aedes', async () => {
+  const report = await runErrorIngest({ devices: 2, messagesPerDevice: 3, eventsPerMessage: 4, minSeconds: 0, reps: 1, databases: TEST_DATABASES, isolate: false, inFlightPerDevice: 2 });
+  expect(report.targets).toEqual([...TEST_DATABASES.map((k) => `spheregate-${k}`), 'bare-aedes']);
+  for (const target of report.targets) {
+    const [run] = report.runs[target] ?? [];
+    expect({ target, lost: run?.lostEvents, unacknowledged: run?.unacknowledgedMessages, refused: run?.errorReplies }).toEqual({ target, lost: 0, unacknowledged: 0, refused: 0 });
+    expect(run?.eventsPerSecond).toBeGreaterThan(0);
+    expect(Number.isFinite(run?.brokerCpuMsPerEvent)).toBe(true);
+  }
+  expect(Number.isFinite(report.ratios[report.targets[0] ?? 'bare-aedes']?.eventsPerSecond)).toBe(true);
+}, 60_000);
+
+test('the GraphQL scenario answers like its plain baseline and fans out to every subscriber', async () => {
+  const report = await runGraphql({ devices: 3, reps: 1, isolate: false, concurrency: 2, durationMs: 300, warmupMs: 100, subscribers: 6, sockets: 2, fanoutEvents: 2 });
+  for (const side of ['apollo', 'plain-http'] as const) {
+    const [run] = report.query.runs[side];
+    expect({ side, failed: run?.failed }).toEqual({ side, failed: 0 });
+    expect(run?.requestsPerSecond).toBeGreaterThan(0);
+  }
+  for (const side of ['spheregate', 'bare-ws'] as const) {
+    const [run] = report.fanout.runs[side];
+    expect({ side, missed: run?.missed, deliveries: run?.deliveries }).toEqual({ side, missed: 0, deliveries: 2 * 6 });
+    expect(Number.isFinite(run?.p99Ms)).toBe(true);
+  }
+  expect(Number.isFinite(report.query.ratios.requestsPerSecond)).toBe(true);
+}, 60_000);

@@ -1,15 +1,55 @@
 /**
  * One broker in its own process, so its CPU time and RSS are its own: `node dist/bench/target-child.js
- * <spheregate|bare-aedes> <dataDir>`. Driven over IPC by bench/run.ts: answers `usage` with its process usage and
- * `close` by closing and exiting.
+ * <spheregate|bare-aedes> <dataDir> [<SpheregateOptions as JSON>]`. Driven over IPC by bench/child-process.ts
+ * (numbered requests, see ChildRequest): `usage` -> the process's usage, `received` -> bare Aedes's count of
+ * client publishes, `broadcast` -> a floor broadcast of bench/fronts.ts, `close` -> closes and exits.
  */
-import { pkiFilesOf, startBareAedesTarget, startSpheregateTarget, type BrokerTarget } from './targets.js';
+import type { ChildInfo, ChildMessage, ChildRequest } from './child-process.js';
+import { pkiFilesOf, startBareAedesTarget, startSpheregateTarget, type BareAedesTarget, type BrokerTarget, type RunningSpheregate, type SpheregateOptions } from './targets.js';
 
-const [name, dataDir] = process.argv.slice(2);
-if (!dataDir || (name !== 'spheregate' && name !== 'bare-aedes')) throw new Error('usage: target-child.js <spheregate|bare-aedes> <dataDir>');
-const target: BrokerTarget = name === 'spheregate' ? await startSpheregateTarget(dataDir) : await startBareAedesTarget(pkiFilesOf(dataDir));
-process.on('message', (message: { cmd: 'usage' | 'close' }) => {
-  if (message.cmd === 'usage') void target.usage().then((usage) => process.send?.({ usage }));
-  else void target.close().then(() => process.exit(0));
+const [name, dataDir, optionsJson] = process.argv.slice(2);
+if (!dataDir || (name !== 'spheregate' && name !== 'bare-aedes')) throw new Error('usage: target-child.js <spheregate|bare-aedes> <dataDir> [options JSON]');
+const options = JSON.parse(optionsJson ?? '{}') as SpheregateOptions;
+
+const send = (message: ChildMessage, then?: () => void): void => void process.send?.(message, undefined, {}, () => then?.());
+const spheregate: RunningSpheregate | null = name === 'spheregate' ? await startSpheregateTarget(dataDir, options) : null;
+const aedes: BareAedesTarget | null = name === 'bare-aedes' ? await startBareAedesTarget(pkiFilesOf(dataDir)) : null;
+const target: BrokerTarget = spheregate ?? aedes ?? fail('no target');
+
+function fail(message: string): never {
+  throw new Error(message);
+}
+
+async function answer(request: ChildRequest): Promise<ChildMessage> {
+  switch (request.cmd) {
+    case 'usage':
+      return { id: request.id, result: await target.usage() };
+    case 'received':
+      if (!aedes) throw new Error('only bare Aedes counts received publishes');
+      return { id: request.id, result: await aedes.receivedPublishes() };
+    case 'broadcast':
+      if (!spheregate?.fronts) throw new Error('started without fronts');
+      return { id: request.id, result: await spheregate.fronts.broadcast(request.event) };
+    case 'close':
+      await target.close();
+      return { id: request.id, result: null };
+  }
+}
+
+process.on('message', (request: ChildRequest) => {
+  answer(request).then(
+    // After `close`, exit once the reply is on its way (whatever handles the broker left open).
+    (reply) => send(reply, request.cmd === 'close' ? () => process.exit(0) : undefined),
+    (e: unknown) => send({ id: request.id, error: e instanceof Error ? e.message : String(e) }),
+  );
 });
-process.send?.({ ready: true, mqttPort: target.mqttPort });
+
+const info: ChildInfo = {
+  mqttPort: target.mqttPort,
+  graphqlUrl: spheregate?.graphqlUrl ?? null,
+  adminKey: spheregate?.adminKey ?? null,
+  rootCaPem: spheregate?.rootCaPem ?? null,
+  plainUrl: spheregate?.fronts?.plainUrl ?? null,
+  floorWsUrl: spheregate?.fronts?.floorWsUrl ?? null,
+};
+send({ ready: info });

@@ -13,6 +13,7 @@ import { Aedes } from 'aedes';
 import { loadConfig } from '../app/config.js';
 import { startSpheregate } from '../app/start.js';
 import { createLogger } from '../infra/log.js';
+import { startFronts, type Fronts, type StatusEventPayload } from './fronts.js';
 
 export type TargetName = 'spheregate' | 'bare-aedes' | 'mosquitto';
 export const TARGETS: readonly TargetName[] = ['spheregate', 'bare-aedes', 'mosquitto'];
@@ -55,36 +56,73 @@ const selfUsage = async (): Promise<ProcessUsage> => {
   return { cpuMs: (cpu.user + cpu.system) / 1000, rssBytes: process.memoryUsage().rss };
 };
 
+export interface SpheregateOptions {
+  /** Extra configuration variables (app/config.ts), e.g. DATABASE_URL or SPHEREGATE_ERROR_RATE_LIMIT. */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Also serve the GraphQL scenario's baselines (bench/fronts.ts) from the same process. */
+  readonly fronts?: boolean;
+}
+
+/** The baselines of bench/fronts.ts as a caller in another process sees them. */
+export interface FrontsHandle {
+  readonly plainUrl: string;
+  readonly floorWsUrl: string;
+  broadcast(event: Omit<StatusEventPayload, 'at'>): Promise<number>;
+}
+
 export interface RunningSpheregate extends BrokerTarget {
   readonly graphqlUrl: string;
   readonly adminKey: string;
   readonly rootCaPem: string;
+  /** Present when started with `fronts: true`. */
+  readonly fronts: FrontsHandle | null;
 }
 
-/** The whole service (gateway + broker, SQLite in the data dir), in this process. */
-export async function startSpheregateTarget(dataDir: string): Promise<RunningSpheregate> {
+/** The whole service (gateway + broker; SQLite in the data dir unless DATABASE_URL is given), in this process. */
+export async function startSpheregateTarget(dataDir: string, opts: SpheregateOptions = {}): Promise<RunningSpheregate> {
   const config = loadConfig({
     SPHEREGATE_DATA_DIR: dataDir,
     SPHEREGATE_HTTP_PORT: '0',
     SPHEREGATE_MQTT_PORT: '0',
     SPHEREGATE_BIND_ADDRESS: '127.0.0.1',
     SPHEREGATE_NODE_ID: 'bench',
+    ...opts.env,
   });
   const running = await startSpheregate(config, { log: createLogger({ level: 'silent' }) });
+  const fronts: Fronts | null = opts.fronts
+    ? await startFronts(running.services).catch(async (e: unknown) => {
+        await running.close();
+        throw e;
+      })
+    : null;
   return {
     name: 'spheregate',
     mqttPort: running.broker.port,
     graphqlUrl: `http://127.0.0.1:${running.gateway.port}/graphql`,
     adminKey: running.adminKey,
     rootCaPem: running.rootCaPem,
+    fronts: fronts && { plainUrl: fronts.plainUrl, floorWsUrl: fronts.floorWsUrl, broadcast: async (event) => fronts.broadcast(event) },
     usage: selfUsage,
-    close: () => running.close(),
+    close: async () => {
+      await fronts?.close();
+      await running.close();
+    },
   };
 }
 
+export interface BareAedesTarget extends BrokerTarget {
+  /** Client publishes the broker has finished processing (its `publish` event), so far. */
+  receivedPublishes(): Promise<number>;
+}
+
 /** Aedes 1.x on node TLS, mutual TLS against the manufacturing CA, and a publish ACL: what we build on, bare. */
-export async function startBareAedesTarget(pki: PkiFiles): Promise<BrokerTarget> {
+export async function startBareAedesTarget(pki: PkiFiles): Promise<BareAedesTarget> {
   const aedes = await Aedes.createBroker();
+  // Counts what the broker took in, so the error-ingest scenario can tell acknowledged from received (lost).
+  let received = 0;
+  aedes.on('publish', (_packet, client) => {
+    if (client) received++;
+  });
   aedes.authorizePublish = (client, packet, callback) =>
     callback(client && packet.topic.startsWith(`devices/${client.id}/`) ? null : new Error('not your topic'));
   const server = createTlsServer(
@@ -105,6 +143,7 @@ export async function startBareAedesTarget(pki: PkiFiles): Promise<BrokerTarget>
     name: 'bare-aedes',
     mqttPort: address.port,
     usage: selfUsage,
+    receivedPublishes: async () => received,
     close: async () => {
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -16,6 +16,7 @@ import type { Broker, BrokerOptions } from './options.js';
 import { createOutbound } from './outbound.js';
 import { PresenceTracker } from './presence-tracker.js';
 import { createPublishFlow } from './publish-flow.js';
+import { updateMessage } from './update-target.js';
 import { createAuthorizeForward, createAuthorizeSubscribe } from './subscribe-flow.js';
 import { listenTls } from './tls-listener.js';
 
@@ -41,6 +42,8 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
     presence: opts.presence,
     attestation: opts.attestation ?? null,
     errorReports: opts.errorReports ?? null,
+    deployments: opts.updates?.deployments ?? null,
+    delivery: opts.updates ?? null,
     outbound,
     log,
     sessionOf,
@@ -120,6 +123,14 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
       if (client === null) return false;
       await new Promise<void>((resolve) => client.close(() => resolve()));
       await presence.disconnectionRecorded(client);
+      return true;
+    },
+    async pushTarget(deviceId) {
+      const updates = opts.updates;
+      if (!updates || presence.newestConnectionOf(deviceId) === null) return false;
+      const target = await updates.deployments.targetFor(deviceId);
+      if (target === null) return false;
+      await outbound.sendToDevice(deviceId, 'update', updateMessage(target, updates));
       return true;
     },
     sendToDevice: (deviceId, message, payload) => outbound.sendToDevice(deviceId, message, payload),

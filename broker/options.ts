@@ -1,4 +1,5 @@
-import type { AttestationService, ErrorReportsService, PresenceService } from '../domain/services.js';
+import type { AttestationService, DeploymentsService, ErrorReportsService, PresenceService } from '../domain/services.js';
+import type { UpdateDelivery } from './update-target.js';
 import type { Logger } from '../domain/shared/logger.js';
 import type { Payload } from '../contract/mqtt/codec.js';
 import type { DownMessage } from '../contract/mqtt/topics.js';
@@ -22,6 +23,8 @@ export interface BrokerOptions {
   readonly attestation?: AttestationService;
   /** Error reports from devices. Without it, error-reports messages are refused (FORBIDDEN). */
   readonly errorReports?: ErrorReportsService;
+  /** Over-the-air updates: targets sent after status reports and on pushTarget; update reports taken. */
+  readonly updates?: { readonly deployments: DeploymentsService } & UpdateDelivery;
   readonly log: Logger;
   /** 0 picks a free port (see Broker.port). */
   readonly port: number;
@@ -52,6 +55,8 @@ export interface Broker {
   connectedDevices(): number;
   /** Closes the device's connection (e.g. after revocation). False when it has none on this node. */
   disconnect(deviceId: string): Promise<boolean>;
+  /** Sends the device its current target (down/update) if it is connected to this node. */
+  pushTarget(deviceId: string): Promise<boolean>;
   /** Publishes a service -> device message (QoS 1, not retained); see outbound.ts. */
   sendToDevice<M extends DownMessage>(deviceId: string, message: M, payload: Payload<M>): Promise<void>;
 }

@@ -10,7 +10,8 @@
  * and the device sends the message again after reconnecting.
  */
 import type { Client, PublishPacket } from 'aedes';
-import type { AttestationService, ErrorReportsService, PresenceService } from '../domain/services.js';
+import type { AttestationService, DeploymentsService, ErrorReportsService, PresenceService } from '../domain/services.js';
+import type { UpdateDelivery } from './update-target.js';
 import type { Logger } from '../domain/shared/logger.js';
 import type { DeviceErrorCode } from '../contract/mqtt/messages.js';
 import { authorizePublishTopic } from './acl.js';
@@ -26,6 +27,8 @@ export interface PublishFlowDeps {
   readonly presence: PresenceService;
   readonly attestation: AttestationService | null;
   readonly errorReports: ErrorReportsService | null;
+  readonly deployments: DeploymentsService | null;
+  readonly delivery: UpdateDelivery | null;
   readonly outbound: Outbound;
   readonly log: Logger;
   readonly sessionOf: (client: Client | null) => DeviceSession | null;
@@ -74,6 +77,8 @@ export function createPublishFlow(deps: PublishFlowDeps): AuthorizePublish {
             presence,
             attestation: deps.attestation,
             errorReports: deps.errorReports,
+            deployments: deps.deployments,
+            delivery: deps.delivery,
             deviceId: session.deviceId,
             reply: (message, body) => outbound.sendToDevice(session.deviceId, message, body),
           },

@@ -6,6 +6,9 @@ import { createAttestationService } from './certificates/attestation.service.js'
 import { createCertificatesService } from './certificates/certificates.service.js';
 import { createDevicesService } from './devices/devices.service.js';
 import { createErrorReportsService } from './error-reports/error-reports.service.js';
+import { createDeploymentsService } from './deployments/deployments.service.js';
+import { createImagesService } from './images/images.service.js';
+import { unavailableImageStorage } from './images/image-storage.port.js';
 import { createPresenceService } from './devices/presence.service.js';
 import { createProductsService } from './products/products.service.js';
 import type { Services } from './services.js';
@@ -23,5 +26,7 @@ export function createServices(deps: ServiceDeps): Services {
     attestation: createAttestationService(deps),
     certificates: createCertificatesService(deps),
     errorReports: createErrorReportsService(deps),
+    images: createImagesService(deps, deps.imageStorage ?? unavailableImageStorage, { maxImageBytes: deps.maxImageBytes ?? 64 * 1024 * 1024 }),
+    deployments: createDeploymentsService(deps),
   };
 }

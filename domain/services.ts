@@ -36,11 +36,25 @@ import type {
   IssueSort,
   IssueView,
   TimeBucket,
+  DeploymentDeviceView,
+  DeploymentView,
+  DeviceTarget,
+  DeviceUpdateView,
+  ImageInput,
+  ImageView,
+  IssuedSigningKey,
+  OsFeedReleaseView,
+  SigningKeyView,
+  UpdateReport,
 } from './views.js';
+import type { RolloutPolicy } from './deployments/rollout.js';
 
 export interface TenancyService {
-  /** Platform only. Creates the tenant, its CA and a first Administrator key. Name 1..50, unique (case-insensitive). */
-  createTenant(actor: Actor | null, input: { name: string }): Promise<{ tenant: TenantView; adminKey: IssuedApiKey }>;
+  /**
+   * Platform only. Creates the tenant, its CA, a first Administrator key and a first image signing key (its private
+   * key returned once). Name 1..50, unique (case-insensitive).
+   */
+  createTenant(actor: Actor | null, input: { name: string }): Promise<{ tenant: TenantView; adminKey: IssuedApiKey; signingKey: IssuedSigningKey }>;
   /** The caller's own tenant. */
   currentTenant(actor: Actor | null): Promise<TenantView>;
   createApiKey(actor: Actor | null, input: { name: string; role: Role }): Promise<IssuedApiKey>;
@@ -181,6 +195,61 @@ export interface ErrorReportsService {
   purgeExpired(actor: Actor | null, holder: string): Promise<{ readonly ran: boolean; readonly deleted: number }>;
 }
 
+/** Signed image packages, signing keys and OS feeds. */
+export interface ImagesService {
+  /** Administrator (or the platform, for OS signing keys). Registers a P-256 public key (SPKI PEM). */
+  registerSigningKey(actor: Actor | null, input: { name: string; publicKeyPem: string }): Promise<SigningKeyView>;
+  /** Administrator (or the platform). A new key pair; the private key is returned once and not kept. */
+  createSigningKey(actor: Actor | null, input: { name: string }): Promise<IssuedSigningKey>;
+  /** Reader+ (or the platform): the caller's own keys. */
+  listSigningKeys(actor: Actor | null): Promise<readonly SigningKeyView[]>;
+  /**
+   * Contributor+ (tenant images) or the platform (OS images). Checks the signature against the owner's signing
+   * keys (BAD_USER_INPUT when none verifies it). The same component and payload hash are the same image
+   * (created: false); the image waits for its payload (PENDING_UPLOAD).
+   */
+  createImage(actor: Actor | null, input: ImageInput): Promise<{ readonly image: ImageView; readonly created: boolean }>;
+  /** Streams the payload to storage; it must be exactly the signed size and SHA-256. The image is then READY. */
+  uploadPayload(actor: Actor | null, imageId: string, source: AsyncIterable<Uint8Array>): Promise<ImageView>;
+  listImages(actor: Actor | null, filter: { componentId?: string | null; type?: string | null }): Promise<readonly ImageView[]>;
+  /** The caller's image, or a platform OS image. */
+  getImage(actor: Actor | null, imageId: string): Promise<ImageView>;
+  /** Platform. Publishes an OS image to a feed; Retail only after RetailEval. Idempotent. */
+  publishOsRelease(actor: Actor | null, imageId: string, feed: string): Promise<OsFeedReleaseView>;
+  listOsFeedReleases(actor: Actor | null, feed: string | null): Promise<readonly OsFeedReleaseView[]>;
+}
+
+/** Deployments to device groups, staged rollouts, and what each device should run. */
+export interface DeploymentsService {
+  /**
+   * Contributor+. Replaces the group's current deployment (its devices move to the new target). At most one image
+   * per component; images of another tenant are NOT_FOUND. With a rollout policy, devices are admitted in waves.
+   */
+  createDeployment(actor: Actor | null, input: { deviceGroupId: string; imageIds: readonly string[]; rollout?: RolloutPolicy | null }): Promise<DeploymentView>;
+  /** Reader+. The group's deployments, newest first (history included). */
+  listDeployments(actor: Actor | null, deviceGroupId: string): Promise<readonly DeploymentView[]>;
+  getDeployment(actor: Actor | null, deploymentId: string): Promise<DeploymentView>;
+  deploymentDevices(actor: Actor | null, deploymentId: string, state: string | null, page: PageRequest): Promise<Page<DeploymentDeviceView>>;
+  /** Contributor+. */
+  haltDeployment(actor: Actor | null, deploymentId: string, reason: string | null): Promise<DeploymentView>;
+  /** Administrator. Thresholds then judge only what happens after the resume. */
+  resumeDeployment(actor: Actor | null, deploymentId: string): Promise<DeploymentView>;
+  /** Administrator. Its devices get no further images from it. */
+  cancelDeployment(actor: Actor | null, deploymentId: string): Promise<DeploymentView>;
+  /** Reader+. What the device should run and how far it is. */
+  deviceUpdate(actor: Actor | null, deviceId: string): Promise<DeviceUpdateView>;
+  /** Broker-facing, after a status report: re-derives the device's state from what it runs; returns its target. */
+  statusReported(deviceId: string): Promise<DeviceTarget>;
+  /** Broker-facing: the device's target now (null for an unknown device). */
+  targetFor(deviceId: string): Promise<DeviceTarget | null>;
+  /** Broker-facing: a device's report on one image. Reports about a deployment no longer its own change nothing. */
+  reportUpdate(deviceId: string, report: UpdateReport): Promise<void>;
+  /** Download server: the image if it is in this device's target (so it may fetch it), else null. */
+  downloadableImage(deviceId: string, imageId: string): Promise<ImageView | null>;
+  /** System (a timer on every node): one rollout step for each active staged deployment, if this node holds the lease. */
+  driveRollouts(actor: Actor | null, holder: string): Promise<{ readonly ran: boolean; readonly steps: number }>;
+}
+
 export interface Services {
   readonly tenancy: TenancyService;
   readonly products: ProductsService;
@@ -189,4 +258,6 @@ export interface Services {
   readonly attestation: AttestationService;
   readonly certificates: CertificatesService;
   readonly errorReports: ErrorReportsService;
+  readonly images: ImagesService;
+  readonly deployments: DeploymentsService;
 }

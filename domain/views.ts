@@ -3,6 +3,8 @@
  * free of persistence details and cannot lazy-load across tenants).
  */
 import type { ErrorCategory, ErrorEventClass, ErrorEventType } from './error-reports/error-categories.js';
+import type { DeploymentState, DeviceUpdateState, ImageUpdateState, RolloutPolicy } from './deployments/rollout.js';
+import type { ImageStatus, ImageType, OsFeedName } from './images/image-types.js';
 import type { Role } from './shared/actor.js';
 
 export type OsFeed = 'Retail' | 'RetailEval';
@@ -327,3 +329,108 @@ export interface IssueFilter {
 
 export const ISSUE_SORTS = ['DEVICE_COUNT', 'LAST_SEEN'] as const;
 export type IssueSort = (typeof ISSUE_SORTS)[number];
+
+export interface SigningKeyView {
+  readonly id: string;
+  /** null: a platform key (signs OS images). */
+  readonly tenantId: string | null;
+  readonly name: string;
+  readonly publicKeyPem: string;
+  readonly fingerprint: string;
+  readonly createdAt: Date;
+}
+
+/** The private key is shown only here, once. */
+export interface IssuedSigningKey {
+  readonly signingKey: SigningKeyView;
+  readonly privateKeyPem: string;
+}
+
+export interface ImageView {
+  readonly id: string;
+  /** null: a platform OS image. */
+  readonly tenantId: string | null;
+  readonly componentId: string;
+  readonly name: string;
+  readonly version: string;
+  readonly type: ImageType;
+  readonly sha256: string;
+  readonly size: number;
+  readonly signature: string;
+  readonly signingKeyId: string;
+  readonly status: ImageStatus;
+  readonly createdAt: Date;
+  readonly uploadedAt: Date | null;
+}
+
+export interface ImageInput {
+  readonly componentId: string;
+  readonly name: string;
+  readonly version: string;
+  readonly type: string;
+  readonly sha256: string;
+  readonly size: number;
+  readonly signature: string;
+}
+
+export interface OsFeedReleaseView {
+  readonly id: string;
+  readonly feed: OsFeedName;
+  readonly imageId: string;
+  readonly version: string;
+  readonly publishedAt: Date;
+}
+
+export interface DeploymentProgress {
+  readonly total: number;
+  readonly pending: number;
+  readonly downloading: number;
+  readonly installing: number;
+  readonly installed: number;
+  readonly failed: number;
+  readonly rejected: number;
+}
+
+export interface DeploymentView {
+  readonly id: string;
+  readonly tenantId: string;
+  readonly deviceGroupId: string;
+  readonly imageIds: readonly string[];
+  readonly state: DeploymentState;
+  readonly reason: string | null;
+  readonly rollout: RolloutPolicy | null;
+  readonly wave: number;
+  readonly createdAt: Date;
+  readonly endedAt: Date | null;
+  readonly progress: DeploymentProgress;
+}
+
+export interface DeploymentDeviceView {
+  readonly deploymentId: string;
+  readonly deviceId: string;
+  readonly admitted: boolean;
+  readonly wave: number | null;
+  readonly state: DeviceUpdateState;
+  readonly reason: string | null;
+  readonly updatedAt: Date;
+}
+
+/** What a device should run (OS first), as the broker and the download server need it. */
+export interface DeviceTarget {
+  readonly deploymentId: string | null;
+  readonly images: readonly ImageView[];
+}
+
+export interface DeviceUpdateView {
+  readonly deploymentId: string | null;
+  readonly targetImages: readonly ImageView[];
+  /** NONE: no deployment has admitted the device. */
+  readonly updateState: DeviceUpdateState | 'NONE';
+}
+
+export interface UpdateReport {
+  readonly deploymentId: string | null;
+  readonly imageId: string;
+  readonly state: ImageUpdateState;
+  readonly reason: string | null;
+}

@@ -13,6 +13,7 @@ import { httpContextFactory } from './http/authenticate-request.js';
 import { DEFAULT_MAX_BODY_BYTES, graphqlRoute } from './http/graphql-route.js';
 import { crlRoute } from './http/crl-route.js';
 import { errorCsvRoute } from './http/error-csv-route.js';
+import { imageUploadRoute } from './http/image-upload-route.js';
 import { createRouter, healthRoute, type HttpRoute } from './http/routes.js';
 import { buildGatewaySchema } from './schema/executable-schema.js';
 import { DEFAULT_SUBSCRIPTION_BUFFER } from './subscriptions/bus-stream.js';
@@ -79,6 +80,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     graphqlRoute(apollo, httpContextFactory(contextDeps), opts.limits?.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES),
     crlRoute(opts.services.certificates),
     errorCsvRoute(opts.services),
+    imageUploadRoute(opts.services),
     ...(opts.routes ?? []),
   ];
   httpServer.on('request', createRouter(routes, log));

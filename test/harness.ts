@@ -36,19 +36,21 @@ export async function startTestService(
   await db.orm.close();
   const dataDir = await mkdtemp(join(tmpdir(), 'sg-e2e-'));
   const log = createLogger({ level: opts.logLevel ?? (process.env.SPHEREGATE_TEST_LOG === 'debug' ? 'debug' : 'silent') });
-  const env = (httpPort: number, mqttPort: number): Record<string, string> => ({
+  const env = (httpPort: number, mqttPort: number, downloadPort: number): Record<string, string> => ({
     SPHEREGATE_DATA_DIR: dataDir,
     SPHEREGATE_HTTP_PORT: String(httpPort),
     SPHEREGATE_MQTT_PORT: String(mqttPort),
+    SPHEREGATE_DOWNLOAD_PORT: String(downloadPort),
     SPHEREGATE_BIND_ADDRESS: '127.0.0.1',
     SPHEREGATE_NODE_ID: 'test-node',
     ...(db.databaseUrl ? { DATABASE_URL: db.databaseUrl } : {}),
     ...opts.env,
   });
 
-  let running: Running | null = await startSpheregate(loadConfig(env(0, 0)), { log });
+  let running: Running | null = await startSpheregate(loadConfig(env(0, 0, 0)), { log });
   const httpPort = running.gateway.port;
   const mqttPort = running.broker.port;
+  const downloadPort = running.downloads.port;
 
   const service: TestService = {
     get running(): Running {
@@ -62,7 +64,7 @@ export async function startTestService(
     mqttUrl: `mqtts://localhost:${mqttPort}`,
     async restart() {
       await service.stop();
-      running = await startSpheregate(loadConfig(env(httpPort, mqttPort)), { log });
+      running = await startSpheregate(loadConfig(env(httpPort, mqttPort, downloadPort)), { log });
     },
     async stop() {
       const r = running;

@@ -6,6 +6,7 @@ import type { IngestContext } from './context.js';
 import { ingestErrorReports } from './error-reports.js';
 import type { IngestOutcome } from './outcome.js';
 import { ingestStatus } from './status.js';
+import { ingestUpdateStatus } from './update-status.js';
 
 export type { IngestContext } from './context.js';
 export type { IngestOutcome } from './outcome.js';
@@ -13,10 +14,11 @@ export type { IngestOutcome } from './outcome.js';
 type Ingest = (ctx: IngestContext, payload: Uint8Array) => Promise<IngestOutcome>;
 
 const INGEST: { readonly [M in UpMessage]: Ingest } = {
-  status: (ctx, payload) => ingestStatus(ctx.presence, ctx.deviceId, payload),
+  status: ingestStatus,
   'challenge-request': ingestChallengeRequest,
   attestation: ingestAttestation,
   'error-reports': ingestErrorReports,
+  'update-status': ingestUpdateStatus,
 };
 
 export const ingest = (message: UpMessage, ctx: IngestContext, payload: Uint8Array): Promise<IngestOutcome> => INGEST[message](ctx, payload);

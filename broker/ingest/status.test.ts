@@ -1,7 +1,19 @@
 import { badInput } from '../../domain/shared/errors.js';
 import type { PresenceService } from '../../domain/services.js';
 import type { DeviceStatusReport } from '../../domain/views.js';
+import type { IngestContext } from './context.js';
 import { ingestStatus } from './status.js';
+
+/** A context with only presence: this node delivers no updates. */
+const only = (presence: PresenceService): IngestContext => ({
+  presence,
+  attestation: null,
+  errorReports: null,
+  deployments: null,
+  delivery: null,
+  deviceId,
+  reply: () => Promise.reject(new Error('status ingest sends nothing without updates')),
+});
 
 const deviceId = 'D'.repeat(128);
 const bytes = (value: unknown): Buffer => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value), 'utf8');
@@ -28,8 +40,7 @@ function presenceStoring(into: DeviceStatusReport[], fail?: unknown): PresenceSe
 test('stores a valid report, optional image fields as null', async () => {
   const stored: DeviceStatusReport[] = [];
   const outcome = await ingestStatus(
-    presenceStoring(stored),
-    deviceId,
+    only(presenceStoring(stored)),
     bytes({ v: 1, osVersion: '1.0', uptimeSeconds: 5, installedImages: [image, { ...image, name: 'app', version: '2' }] }),
   );
   expect(outcome).toEqual({ kind: 'stored' });
@@ -46,19 +57,19 @@ test.each([
   ['a bad image id', { v: 1, osVersion: '1', uptimeSeconds: 1, installedImages: [{ ...image, imageId: 'x' }] }, '/installedImages/0/imageId'],
 ])('rejects %s as BAD_PAYLOAD without storing', async (_name, payload, fragment) => {
   const stored: DeviceStatusReport[] = [];
-  const outcome = await ingestStatus(presenceStoring(stored), deviceId, Buffer.isBuffer(payload) ? payload : bytes(payload));
+  const outcome = await ingestStatus(only(presenceStoring(stored)), Buffer.isBuffer(payload) ? payload : bytes(payload));
   expect(outcome).toMatchObject({ kind: 'rejected', code: 'BAD_PAYLOAD', message: expect.stringContaining(fragment) });
   expect(stored).toEqual([]);
 });
 
 test('a domain refusal becomes a device-facing rejection', async () => {
-  const outcome = await ingestStatus(presenceStoring([], badInput('osVersion', 'unknown')), deviceId, bytes({ v: 1, osVersion: 'x', uptimeSeconds: 0, installedImages: [] }));
+  const outcome = await ingestStatus(only(presenceStoring([], badInput('osVersion', 'unknown'))), bytes({ v: 1, osVersion: 'x', uptimeSeconds: 0, installedImages: [] }));
   expect(outcome).toEqual({ kind: 'rejected', code: 'BAD_PAYLOAD', message: 'osVersion: unknown' });
 });
 
 test('an internal failure is thrown, so the message is not acknowledged', async () => {
   const failure = new Error('database unavailable');
   await expect(
-    ingestStatus(presenceStoring([], failure), deviceId, bytes({ v: 1, osVersion: 'x', uptimeSeconds: 0, installedImages: [] })),
+    ingestStatus(only(presenceStoring([], failure)), bytes({ v: 1, osVersion: 'x', uptimeSeconds: 0, installedImages: [] })),
   ).rejects.toBe(failure);
 });

@@ -1,7 +1,7 @@
 /** JSON over UTF-8, validated against the message's schema. Errors name the field and what arrived. */
 import type { Static, TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
-import { Attestation, AttestationResult, Challenge, ChallengeRequest, ErrorReply, ErrorReports, StatusReport } from './messages.js';
+import { Attestation, AttestationResult, Challenge, ChallengeRequest, ErrorReply, ErrorReports, StatusReport, UpdateStatus, UpdateTarget } from './messages.js';
 import type { DownMessage, UpMessage } from './topics.js';
 
 /** Message names are unique across both directions, so one table serves both. */
@@ -10,6 +10,8 @@ const SCHEMAS = {
   'challenge-request': ChallengeRequest,
   attestation: Attestation,
   'error-reports': ErrorReports,
+  'update-status': UpdateStatus,
+  update: UpdateTarget,
   error: ErrorReply,
   challenge: Challenge,
   'attestation-result': AttestationResult,

@@ -204,6 +204,59 @@ export type ErrorReports = Static<typeof ErrorReports>;
 /** Largest error-reports payload; a larger one is refused (BAD_PAYLOAD) without being parsed. */
 export const MAX_ERROR_REPORTS_BYTES = 32 * 1024;
 
+/** One image a device should run: the package metadata, its signature, and where to download the payload. */
+export const TargetImage = Type.Object(
+  {
+    imageId: Guid,
+    componentId: Guid,
+    name: Type.String({ minLength: 1, maxLength: 100 }),
+    version: Type.String({ minLength: 1, maxLength: 64 }),
+    type: Type.Union([Type.Literal('Application'), Type.Literal('BoardConfig'), Type.Literal('OS')]),
+    sha256: Sha256Hex,
+    size: Type.Integer({ minimum: 0 }),
+    /** base64 ECDSA P-256 signature over the metadata (contract/image/PACKAGE.md). */
+    signature: Type.String({ minLength: 86, maxLength: 88 }),
+    /** HTTPS URL of the payload; the device downloads it with its certificate (mutual TLS). */
+    url: Type.String({ minLength: 1, maxLength: 500, pattern: '^https://' }),
+  },
+  { additionalProperties: false },
+);
+export type TargetImage = Static<typeof TargetImage>;
+
+/**
+ * devices/{id}/down/update — QoS 1, service -> device: every image the device should run (OS first). Sent after
+ * each status report and whenever the target changes. Images the device already runs need no action.
+ */
+export const UpdateTarget = Type.Object(
+  {
+    v: Type.Literal(1),
+    /** The deployment that asks for the applications; null when only the OS feed applies. */
+    deploymentId: Type.Union([Guid, Type.Null()]),
+    images: Type.Array(TargetImage, { maxItems: 32 }),
+    /** Wait a random time up to this before downloading, so a fleet does not download at once. */
+    delayWindowSeconds: Type.Integer({ minimum: 0, maximum: 86400 }),
+  },
+  { additionalProperties: false },
+);
+export type UpdateTarget = Static<typeof UpdateTarget>;
+
+export const UPDATE_STATES = ['pending', 'downloading', 'installing', 'installed', 'failed', 'rejected', 'already-installed'] as const;
+export type UpdateState = (typeof UPDATE_STATES)[number];
+
+/** devices/{id}/up/update-status — QoS 1, device -> service: how one image of its target is coming along. */
+export const UpdateStatus = Type.Object(
+  {
+    v: Type.Literal(1),
+    deploymentId: Type.Union([Guid, Type.Null()]),
+    imageId: Guid,
+    state: Type.Union(UPDATE_STATES.map((s) => Type.Literal(s))),
+    /** Why it failed or was rejected (e.g. "signature", "sha256"). */
+    reason: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  },
+  { additionalProperties: false },
+);
+export type UpdateStatus = Static<typeof UpdateStatus>;
+
 export const DEVICE_ERROR_CODES = ['BAD_PAYLOAD', 'UNKNOWN_TOPIC', 'FORBIDDEN', 'INTERNAL'] as const;
 export type DeviceErrorCode = (typeof DEVICE_ERROR_CODES)[number];
 

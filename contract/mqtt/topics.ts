@@ -7,11 +7,11 @@
 export const TOPIC_ROOT = 'devices';
 
 /** Device -> service messages. */
-export const UP_MESSAGES = ['status', 'challenge-request', 'attestation', 'error-reports'] as const;
+export const UP_MESSAGES = ['status', 'challenge-request', 'attestation', 'error-reports', 'update-status'] as const;
 export type UpMessage = (typeof UP_MESSAGES)[number];
 
 /** Service -> device messages. */
-export const DOWN_MESSAGES = ['error', 'challenge', 'attestation-result'] as const;
+export const DOWN_MESSAGES = ['error', 'challenge', 'attestation-result', 'update'] as const;
 export type DownMessage = (typeof DOWN_MESSAGES)[number];
 
 const DEVICE_ID = /^[0-9A-F]{128}$/;

@@ -86,5 +86,33 @@ export interface IssueOpened {
   };
 }
 
-export type DomainEvent = DeviceStatusChanged | CertificateChanged | ErrorReported | IssueOpened;
+/** What a device should run changed (a deployment, a rollout wave, an OS release): the broker tells it. */
+export interface DeviceTargetChanged {
+  readonly type: 'DeviceTargetChanged';
+  readonly tenantId: string | null;
+  readonly deviceId: string;
+}
+
+/** A deployment's counts or state changed. */
+export interface DeploymentProgressChanged {
+  readonly type: 'DeploymentProgressChanged';
+  readonly tenantId: string;
+  readonly deploymentId: string;
+  readonly deviceGroupId: string;
+  readonly state: 'ACTIVE' | 'HALTED' | 'CANCELLED' | 'SUPERSEDED';
+  readonly reason: string | null;
+  readonly wave: number;
+  readonly progress: {
+    readonly total: number;
+    readonly pending: number;
+    readonly downloading: number;
+    readonly installing: number;
+    readonly installed: number;
+    readonly failed: number;
+    readonly rejected: number;
+  };
+  readonly at: string;
+}
+
+export type DomainEvent = DeviceStatusChanged | CertificateChanged | ErrorReported | IssueOpened | DeviceTargetChanged | DeploymentProgressChanged;
 export type DomainEventType = DomainEvent['type'];

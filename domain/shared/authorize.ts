@@ -14,10 +14,14 @@ export const TENANT_PERMISSIONS = {
   'device.revoke': 'Administrator',
   'ca.manage': 'Administrator',
   'image.allow': 'Administrator',
+  'image.upload': 'Contributor',
+  'signingKey.manage': 'Administrator',
+  'deployment.write': 'Contributor',
+  'deployment.resume': 'Administrator',
 } as const satisfies Record<string, Role>;
 
 export type TenantPermission = keyof typeof TENANT_PERMISSIONS;
-export type PlatformPermission = 'tenant.create' | 'device.register' | 'os.register' | 'ca.sweep' | 'errors.purge';
+export type PlatformPermission = 'tenant.create' | 'device.register' | 'os.register' | 'ca.sweep' | 'errors.purge' | 'os.publish' | 'rollout.drive';
 
 const RANK: Record<Role, number> = { Reader: 0, Contributor: 1, Administrator: 2 };
 

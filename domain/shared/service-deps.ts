@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/core';
 import type { EventBus } from '../events/event-bus.js';
+import type { ImageStorage } from '../images/image-storage.port.js';
 import type { Pki } from '../pki/pki.port.js';
 import type { Clock } from './clock.js';
 import type { Logger } from './logger.js';
@@ -17,6 +18,10 @@ export interface ServiceDeps {
   readonly certificates: CertificatePolicy;
   /** @default DEFAULT_ERROR_REPORT_POLICY */
   readonly errorReports?: ErrorReportPolicy;
+  /** Where image payloads live. Without it, uploads and downloads fail (INTERNAL). */
+  readonly imageStorage?: ImageStorage;
+  /** Largest image payload accepted. @default 64 MiB */
+  readonly maxImageBytes?: number;
 }
 
 /** Certificate brokering settings (app/config.ts reads them from the environment). */

@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/core';
 import type { TenancyService } from '../services.js';
+import { FIRST_SIGNING_KEY_NAME, newSigningKey, toSigningKeyView } from '../images/signing-keys.js';
 import { ROLES, type Actor, type Role } from '../shared/actor.js';
 import { authorizePlatform, authorizeTenant } from '../shared/authorize.js';
 import { conflict, notFound } from '../shared/errors.js';
@@ -59,9 +60,15 @@ export function createTenancyService(deps: ServiceDeps): TenancyService {
           });
           tenantCaRow(tem, tenantId, ca, tenant.createdAt, tenant.createdAt);
           const adminKey = addApiKey(tem, tenantId, FIRST_ADMIN_KEY_NAME, 'Administrator');
+          // The tenant's first image signing key; the private half is handed out here, once.
+          const signing = newSigningKey(tem, tenantId, FIRST_SIGNING_KEY_NAME, tenant.createdAt);
           await tem.flush();
-          log.info({ tenantId, apiKeyId: adminKey.apiKey.id }, 'tenant created');
-          return { tenant: toTenantView(tenant), adminKey };
+          log.info({ tenantId, apiKeyId: adminKey.apiKey.id, signingKeyId: signing.key.id }, 'tenant created');
+          return {
+            tenant: toTenantView(tenant),
+            adminKey,
+            signingKey: { signingKey: toSigningKeyView(signing.key), privateKeyPem: signing.privateKeyPem },
+          };
         });
       } catch (e) {
         // A concurrent call took the name between the check and the insert.

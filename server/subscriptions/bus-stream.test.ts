@@ -33,7 +33,7 @@ describe('BusStream: the bounded buffer between the bus and one subscriber', () 
   });
 
   test('delivers selected events in order, to a reader that waits and to one that lags', async () => {
-    const stream = new BusStream<DomainEvent>(bus, { select: (e) => (e.deviceId === 'A' ? e : null), log: recordingLogger() });
+    const stream = new BusStream<DomainEvent>(bus, { select: (e) => ('deviceId' in e && e.deviceId === 'A' ? e : null), log: recordingLogger() });
     const waiting = stream.next();
     await bus.publish(event('A', 1));
     expect(seqOf(await waiting)).toBe(1);

@@ -3,6 +3,10 @@
  * recorded. One fixture per database kind per test file; tests make their own tenants, so they do not interfere.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FileImageStorage } from '../../infra/storage/file-image-storage.js';
 import { createServices } from '../../domain/create-services.js';
 import type { DomainEvent } from '../../domain/events/events.js';
 import type { Services } from '../../domain/services.js';
@@ -25,6 +29,8 @@ export interface DomainFixture {
   readonly bus: MemoryEventBus;
   /** Every event published since the fixture was made (tests filter by their own device IDs). */
   readonly events: DomainEvent[];
+  /** Where image payloads are stored (a real FileImageStorage). */
+  readonly imageDir: string;
   dispose(): Promise<void>;
 }
 
@@ -34,6 +40,8 @@ export async function openDomainFixture(
   errorReports: Partial<ErrorReportPolicy> = {},
 ): Promise<DomainFixture> {
   const db = await openTestDatabase(kind);
+  const imageDir = await mkdtemp(join(tmpdir(), 'sg-images-'));
+  const imageStorage = await FileImageStorage.open(imageDir);
   const clock = new FakeClock();
   const pki = new FakePki(() => clock.now());
   const bus = new MemoryEventBus();
@@ -48,6 +56,8 @@ export async function openDomainFixture(
     platformAdminKey: PLATFORM_KEY,
     certificates: { ...DEFAULT_CERTIFICATE_POLICY, ...certificates },
     errorReports: { ...DEFAULT_ERROR_REPORT_POLICY, ...errorReports },
+    imageStorage,
+    maxImageBytes: 1024 * 1024,
   });
   return {
     db,
@@ -56,9 +66,11 @@ export async function openDomainFixture(
     pki,
     bus,
     events,
+    imageDir,
     dispose: async () => {
       await bus.close();
       await db.dispose();
+      await rm(imageDir, { recursive: true, force: true });
     },
   };
 }

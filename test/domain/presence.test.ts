@@ -80,7 +80,7 @@ describe.each(TEST_DATABASES)('presence on %s', (kind) => {
       expect(connectionSeq).toBe(1);
       const online = await fx.services.devices.getDevice(t.admin, id);
       expect(online.status).toMatchObject({ online: true, connectionSeq: 1, remoteAddress: '10.0.0.7', connectedSince: fx.clock.now(), lastSeenAt: fx.clock.now() });
-      const event = fx.events.find((e) => e.deviceId === id);
+      const event = fx.events.find((e) => 'deviceId' in e && e.deviceId === id);
       expect(event).toEqual({
         type: 'DeviceStatusChanged',
         tenantId: t.tenantId,
@@ -145,7 +145,7 @@ describe.each(TEST_DATABASES)('presence on %s', (kind) => {
     test('an unclaimed device is announced with no tenant', async () => {
       const [id] = await manufacture(fx.services, 1);
       await fx.services.presence.connected(id!, { remoteAddress: null, brokerNodeId: 'n' });
-      expect(fx.events.find((e) => e.deviceId === id)).toMatchObject({ tenantId: null, productId: null, deviceGroupId: null });
+      expect(fx.events.find((e) => 'deviceId' in e && e.deviceId === id)).toMatchObject({ tenantId: null, productId: null, deviceGroupId: null });
     });
   });
 

@@ -69,6 +69,7 @@ describe('the spheregate process', () => {
         SPHEREGATE_DATA_DIR: dataDir,
         SPHEREGATE_HTTP_PORT: '0',
         SPHEREGATE_MQTT_PORT: '0',
+        SPHEREGATE_DOWNLOAD_PORT: '0',
         SPHEREGATE_BIND_ADDRESS: '127.0.0.1',
       },
       stdio: ['ignore', 'pipe', 'ignore'],

@@ -1,0 +1,401 @@
+/**
+ * Deployments: one current deployment per device group (a new one supersedes it), staged rollouts that halt
+ * themselves (rollout.ts decides, driveRollouts applies, on one node at a time), and each device's truthful state
+ * from what it reports. Every change a device must hear of is announced as DeviceTargetChanged; every change of a
+ * deployment's counts as DeploymentProgressChanged.
+ */
+import type { EntityManager, FilterQuery } from '@mikro-orm/core';
+import { Device } from '../devices/device.entity.js';
+import { ErrorReport } from '../error-reports/error-report.entities.js';
+import { Image } from '../images/image.entities.js';
+import { toImageView } from '../images/images.service.js';
+import { DeviceGroup } from '../products/device-group.entity.js';
+import type { DeploymentsService } from '../services.js';
+import type { Actor } from '../shared/actor.js';
+import { announce } from '../shared/announce.js';
+import { authorizePlatform, authorizeTenant } from '../shared/authorize.js';
+import { tryAcquireLease } from '../shared/cluster-lease.js';
+import { badInput, conflict, notFound } from '../shared/errors.js';
+import { newId } from '../shared/ids.js';
+import { decodeCursor, encodeCursor, pageSize, type Page, type PageRequest } from '../shared/pagination.js';
+import type { ServiceDeps } from '../shared/service-deps.js';
+import { normalizeDeviceId, requireDeviceId, requireOneOf, requireUuid } from '../shared/validation.js';
+import type { DeploymentDeviceView, DeploymentProgress, DeploymentView, DeviceTarget, DeviceUpdateView, ImageView, UpdateReport } from '../views.js';
+import { Deployment, DeploymentDevice, type DeploymentDeviceEntity, type DeploymentEntity } from './deployment.entities.js';
+import { currentDeployment, loadTargetDevice, reconcileWithInstalled, resolveTarget, rowFor, type ResolvedTarget } from './device-targets.js';
+import { decide, DEVICE_UPDATE_STATES, deviceStateOf, policyProblem, type DeviceUpdateState, type RolloutPolicy } from './rollout.js';
+
+export const ROLLOUT_JOB = 'rollout-driver';
+const ROLLOUT_LEASE_MS = 30_000;
+const MAX_IMAGES = 16;
+
+export function createDeploymentsService(deps: ServiceDeps): DeploymentsService {
+  const log = deps.log.child({ service: 'deployments' });
+
+  async function progressOf(em: EntityManager, deploymentId: string): Promise<DeploymentProgress> {
+    const rows = await em.find(DeploymentDevice, { deployment: deploymentId }, { fields: ['admitted', 'state'], disableIdentityMap: true });
+    const count = (s: DeviceUpdateState) => rows.filter((r) => r.admitted && r.state === s).length;
+    return {
+      total: rows.length,
+      pending: rows.filter((r) => !r.admitted || r.state === 'PENDING').length,
+      downloading: count('DOWNLOADING'),
+      installing: count('INSTALLING'),
+      installed: count('INSTALLED'),
+      failed: count('FAILED'),
+      rejected: count('REJECTED'),
+    };
+  }
+
+  async function toView(em: EntityManager, d: DeploymentEntity): Promise<DeploymentView> {
+    return {
+      id: d.id,
+      tenantId: d.tenant,
+      deviceGroupId: d.deviceGroup,
+      imageIds: d.imageIds,
+      state: d.state,
+      reason: d.reason ?? null,
+      rollout: d.rollout ?? null,
+      wave: d.wave,
+      createdAt: d.createdAt,
+      endedAt: d.endedAt ?? null,
+      progress: await progressOf(em, d.id),
+    };
+  }
+
+  async function announceProgress(em: EntityManager, d: DeploymentEntity): Promise<void> {
+    await announce(deps.bus, log, {
+      type: 'DeploymentProgressChanged',
+      tenantId: d.tenant,
+      deploymentId: d.id,
+      deviceGroupId: d.deviceGroup,
+      state: d.state,
+      reason: d.reason ?? null,
+      wave: d.wave,
+      progress: await progressOf(em, d.id),
+      at: deps.clock.now().toISOString(),
+    });
+  }
+
+  const targetChanged = (tenantId: string, deviceIds: readonly string[]) =>
+    Promise.all(deviceIds.map((deviceId) => announce(deps.bus, log, { type: 'DeviceTargetChanged', tenantId, deviceId })));
+
+  async function ownDeployment(em: EntityManager, tenantId: string, id: string): Promise<DeploymentEntity> {
+    const deployment = await em.findOne(Deployment, { id: requireUuid('id', id), tenant: tenantId });
+    if (!deployment) throw notFound('Deployment', id);
+    return deployment;
+  }
+
+  /** Makes the rows of every device now in the group; returns the IDs of those admitted now. */
+  async function enrolGroup(em: EntityManager, d: DeploymentEntity, now: Date): Promise<string[]> {
+    const devices = await em.find(Device, { deviceGroup: d.deviceGroup, tenant: d.tenant }, { fields: ['id'], disableIdentityMap: true });
+    const existing = new Set((await em.find(DeploymentDevice, { deployment: d.id }, { fields: ['device'], disableIdentityMap: true })).map((r) => r.device));
+    const admitted: string[] = [];
+    for (const { id } of devices) {
+      if (existing.has(id)) continue;
+      const row = await rowFor(em, d, id, now);
+      if (row.admitted) admitted.push(id);
+    }
+    return admitted;
+  }
+
+  /** The deployment's rows and the counts its thresholds judge. */
+  async function snapshotOf(em: EntityManager, d: DeploymentEntity) {
+    const rows = await em.find(DeploymentDevice, { deployment: d.id }, { orderBy: { id: 'asc' } });
+    const admittedRows = rows.filter((r) => r.admitted);
+    const finished = admittedRows.filter((r) => r.state === 'INSTALLED' || r.state === 'FAILED' || r.state === 'REJECTED');
+    const crashReports =
+      admittedRows.length === 0
+        ? 0
+        : await em.count(ErrorReport, {
+            device: { $in: admittedRows.map((r) => r.device) },
+            imageId: { $in: d.imageIds },
+            eventType: 'Unplanned',
+            receivedAt: { $gte: d.createdAt },
+          });
+    return { rows, admittedRows, counts: { finished: finished.length, failed: finished.filter((r) => r.state !== 'INSTALLED').length, crashReports } };
+  }
+
+  /** One rollout step for one deployment: snapshot, decide, apply. True when something changed. */
+  async function step(em: EntityManager, d: DeploymentEntity): Promise<boolean> {
+    const policy = d.rollout;
+    if (!policy || d.state !== 'ACTIVE') return false;
+    const now = deps.clock.now();
+    await enrolGroup(em, d, now);
+    const { rows, admittedRows, counts } = await snapshotOf(em, d);
+    const decision = decide(policy, {
+      state: d.state,
+      wave: d.wave,
+      total: rows.length,
+      admitted: admittedRows.length,
+      ...counts,
+      admittedInLastMinute: admittedRows.filter((r) => r.admittedAt && now.getTime() - r.admittedAt.getTime() < 60_000).length,
+      baseline: d.baseline ?? null,
+    });
+    switch (decision.kind) {
+      case 'wait':
+        return false;
+      case 'halt':
+        d.state = 'HALTED';
+        d.reason = decision.reason;
+        await em.flush();
+        log.warn({ deploymentId: d.id, reason: decision.reason }, 'rollout halted');
+        await announceProgress(em, d);
+        return true;
+      case 'next-wave':
+        d.wave = decision.wave;
+        await em.flush();
+        log.info({ deploymentId: d.id, wave: decision.wave }, 'rollout wave opened');
+        await announceProgress(em, d);
+        return true;
+      case 'admit': {
+        const chosen = rows.filter((r) => !r.admitted).slice(0, decision.count);
+        for (const r of chosen) {
+          r.admitted = true;
+          r.wave = decision.wave;
+          r.admittedAt = now;
+          r.updatedAt = now;
+        }
+        await em.flush();
+        log.info({ deploymentId: d.id, wave: decision.wave, devices: chosen.length }, 'rollout admitted devices');
+        await targetChanged(d.tenant, chosen.map((r) => r.device));
+        await announceProgress(em, d);
+        return true;
+      }
+    }
+  }
+
+  async function deviceTargetOf(deviceId: string): Promise<{ target: ResolvedTarget; em: EntityManager } | null> {
+    const em = deps.em.fork();
+    const device = await loadTargetDevice(em, deviceId);
+    if (!device) return null;
+    return { target: await resolveTarget(em, device, deps.clock.now()), em };
+  }
+
+  const toTarget = (t: ResolvedTarget): DeviceTarget => ({ deploymentId: t.deployment?.id ?? null, images: t.images.map(toImageView) });
+
+  return {
+    async createDeployment(actor: Actor | null, input: { deviceGroupId: string; imageIds: readonly string[]; rollout?: RolloutPolicy | null }): Promise<DeploymentView> {
+      const user = authorizeTenant(actor, 'deployment.write');
+      const groupId = requireUuid('deviceGroupId', input.deviceGroupId);
+      if (input.imageIds.length > MAX_IMAGES) throw badInput('imageIds', `at most ${MAX_IMAGES}`);
+      const imageIds = [...new Set(input.imageIds.map((id) => requireUuid('imageIds', id).toLowerCase()))];
+      if (input.rollout) {
+        const problem = policyProblem(input.rollout);
+        if (problem) throw badInput('rollout', problem);
+      }
+      const em = deps.em.fork();
+      const group = await em.findOne(DeviceGroup, { id: groupId, tenant: user.tenantId });
+      if (!group) throw notFound('DeviceGroup', groupId);
+      // Another tenant's image (or none) is NOT_FOUND, exactly like an image that does not exist.
+      const images = await em.find(Image, { id: { $in: imageIds }, tenant: user.tenantId });
+      for (const id of imageIds) if (!images.some((i) => i.id === id)) throw notFound('Image', id);
+      const notReady = images.find((i) => i.status !== 'READY');
+      if (notReady) throw conflict(`Image ${notReady.id} has no payload yet`, { imageId: notReady.id });
+      const components = new Map<string, string>();
+      for (const i of images) {
+        const other = components.get(i.componentId);
+        if (other) throw badInput('imageIds', `images ${other} and ${i.id} are both for component ${i.componentId}: at most one image per component`);
+        components.set(i.componentId, i.id);
+      }
+
+      const now = deps.clock.now();
+      const { deployment, superseded } = await em.transactional(async (tem) => {
+        const previous = await tem.find(Deployment, { deviceGroup: groupId, state: { $in: ['ACTIVE', 'HALTED'] } });
+        for (const p of previous) {
+          p.state = 'SUPERSEDED';
+          p.endedAt = now;
+          p.reason = 'a newer deployment replaced it';
+        }
+        const created = tem.create(Deployment, {
+          id: newId(),
+          tenant: user.tenantId,
+          deviceGroup: groupId,
+          imageIds,
+          state: 'ACTIVE',
+          reason: null,
+          rollout: input.rollout ?? null,
+          baseline: null,
+          wave: 0,
+          createdAt: now,
+          endedAt: null,
+        });
+        await tem.flush();
+        return { deployment: created, superseded: previous };
+      });
+      const admitted = await enrolGroup(em, deployment, now);
+      log.info({ deploymentId: deployment.id, deviceGroupId: groupId, images: imageIds.length, staged: input.rollout != null }, 'deployment created');
+      for (const p of superseded) await announceProgress(em, p);
+      if (deployment.rollout) {
+        // The first wave starts now; the driver carries on.
+        while (await step(em, deployment)) if (deployment.state !== 'ACTIVE') break;
+      }
+      // Devices of a superseded deployment move to the new target (or to none, until the rollout admits them).
+      const moved = superseded.length > 0 ? (await em.find(Device, { deviceGroup: groupId }, { fields: ['id'] })).map((d) => d.id) : admitted;
+      await targetChanged(user.tenantId, [...new Set([...moved, ...admitted])]);
+      await announceProgress(em, deployment);
+      return toView(em, deployment);
+    },
+
+    async listDeployments(actor: Actor | null, deviceGroupId: string): Promise<readonly DeploymentView[]> {
+      const user = authorizeTenant(actor, 'tenant.read');
+      const em = deps.em.fork();
+      const groupId = requireUuid('deviceGroupId', deviceGroupId);
+      if ((await em.count(DeviceGroup, { id: groupId, tenant: user.tenantId })) === 0) throw notFound('DeviceGroup', groupId);
+      const rows = await em.find(Deployment, { deviceGroup: groupId, tenant: user.tenantId }, { orderBy: { createdAt: 'desc', id: 'desc' } });
+      return Promise.all(rows.map((d) => toView(em, d)));
+    },
+
+    async getDeployment(actor: Actor | null, deploymentId: string): Promise<DeploymentView> {
+      const user = authorizeTenant(actor, 'tenant.read');
+      const em = deps.em.fork();
+      return toView(em, await ownDeployment(em, user.tenantId, deploymentId));
+    },
+
+    async deploymentDevices(actor: Actor | null, deploymentId: string, state: string | null, page: PageRequest): Promise<Page<DeploymentDeviceView>> {
+      const user = authorizeTenant(actor, 'tenant.read');
+      const em = deps.em.fork();
+      const d = await ownDeployment(em, user.tenantId, deploymentId);
+      const limit = pageSize(page);
+      const where: FilterQuery<DeploymentDeviceEntity> & Record<string, unknown> = { deployment: d.id };
+      if (state !== null) where['state'] = requireOneOf('state', DEVICE_UPDATE_STATES, state);
+      let after: string | null = null;
+      if (page.after != null) {
+        after = normalizeDeviceId(decodeCursor(page.after));
+        if (!after) throw badInput('after', 'malformed cursor');
+      }
+      const [totalCount, rows] = await Promise.all([
+        em.count(DeploymentDevice, where),
+        em.find(DeploymentDevice, after ? { $and: [where, { device: { $gt: after } }] } : where, { orderBy: { device: 'asc' }, limit: limit + 1 }),
+      ]);
+      const items = rows.slice(0, limit).map((r) => ({
+        deploymentId: r.deployment,
+        deviceId: r.device,
+        admitted: r.admitted,
+        wave: r.wave ?? null,
+        state: r.state,
+        reason: r.reason ?? null,
+        updatedAt: r.updatedAt,
+      }));
+      const itemCursors = items.map((i) => encodeCursor(i.deviceId));
+      return { items, totalCount, hasNextPage: rows.length > limit, endCursor: itemCursors.at(-1) ?? null, itemCursors };
+    },
+
+    async haltDeployment(actor: Actor | null, deploymentId: string, reason: string | null): Promise<DeploymentView> {
+      const user = authorizeTenant(actor, 'deployment.write');
+      const em = deps.em.fork();
+      const d = await ownDeployment(em, user.tenantId, deploymentId);
+      if (d.state !== 'ACTIVE') throw conflict(`The deployment is ${d.state}`);
+      d.state = 'HALTED';
+      d.reason = (reason ?? '').trim().slice(0, 500) || 'halted by a user';
+      await em.flush();
+      log.info({ deploymentId: d.id }, 'deployment halted by a user');
+      await announceProgress(em, d);
+      return toView(em, d);
+    },
+
+    async resumeDeployment(actor: Actor | null, deploymentId: string): Promise<DeploymentView> {
+      const user = authorizeTenant(actor, 'deployment.resume');
+      const em = deps.em.fork();
+      const d = await ownDeployment(em, user.tenantId, deploymentId);
+      if (d.state !== 'HALTED') throw conflict(`Only a halted deployment resumes; it is ${d.state}`);
+      d.state = 'ACTIVE';
+      d.reason = null;
+      // Thresholds count again from here: what made it halt was seen by a person who chose to go on.
+      d.baseline = (await snapshotOf(em, d)).counts;
+      await em.flush();
+      log.info({ deploymentId: d.id }, 'deployment resumed');
+      while (await step(em, d)) if (d.state !== 'ACTIVE') break;
+      await announceProgress(em, d);
+      return toView(em, d);
+    },
+
+    async cancelDeployment(actor: Actor | null, deploymentId: string): Promise<DeploymentView> {
+      const user = authorizeTenant(actor, 'deployment.resume');
+      const em = deps.em.fork();
+      const d = await ownDeployment(em, user.tenantId, deploymentId);
+      if (d.state !== 'ACTIVE' && d.state !== 'HALTED') throw conflict(`The deployment is ${d.state}`);
+      d.state = 'CANCELLED';
+      d.endedAt = deps.clock.now();
+      d.reason = 'cancelled by an Administrator';
+      await em.flush();
+      log.info({ deploymentId: d.id }, 'deployment cancelled');
+      const devices = (await em.find(DeploymentDevice, { deployment: d.id, admitted: true }, { fields: ['device'] })).map((r) => r.device);
+      await targetChanged(d.tenant, devices);
+      await announceProgress(em, d);
+      return toView(em, d);
+    },
+
+    async deviceUpdate(actor: Actor | null, deviceId: string): Promise<DeviceUpdateView> {
+      const user = authorizeTenant(actor, 'tenant.read');
+      const id = requireDeviceId('deviceId', deviceId);
+      const em = deps.em.fork();
+      const device = await loadTargetDevice(em, id);
+      if (!device || device.tenant !== user.tenantId) throw notFound('Device', id);
+      const target = await resolveTarget(em, device, deps.clock.now());
+      return {
+        deploymentId: target.deployment?.id ?? null,
+        targetImages: target.images.map(toImageView),
+        updateState: target.row?.admitted ? target.row.state : 'NONE',
+      };
+    },
+
+    async statusReported(deviceId: string): Promise<DeviceTarget> {
+      const found = await deviceTargetOf(deviceId);
+      if (!found) throw notFound('Device', deviceId);
+      const { target, em } = found;
+      if (target.row?.admitted && target.deployment) {
+        const device = await loadTargetDevice(em, deviceId);
+        if (device && reconcileWithInstalled(target.row, target.deploymentImages, device, deps.clock.now())) {
+          await em.flush();
+          await announceProgress(em, target.deployment);
+        }
+      }
+      return toTarget(target);
+    },
+
+    async targetFor(deviceId: string): Promise<DeviceTarget | null> {
+      const found = await deviceTargetOf(deviceId);
+      return found ? toTarget(found.target) : null;
+    },
+
+    async reportUpdate(deviceId: string, report: UpdateReport): Promise<void> {
+      const found = await deviceTargetOf(deviceId);
+      if (!found) throw notFound('Device', deviceId);
+      const { target, em } = found;
+      const { deployment, row } = target;
+      // A report about a deployment that is no longer the device's (superseded, cancelled) changes nothing.
+      if (!deployment || !row?.admitted || report.deploymentId !== deployment.id) return;
+      if (!target.deploymentImages.some((i) => i.id === report.imageId.toLowerCase())) return;
+      const imageStates = { ...row.imageStates, [report.imageId.toLowerCase()]: report.state };
+      const images = target.deploymentImages.map((i) => imageStates[i.id] ?? 'PENDING');
+      row.imageStates = imageStates;
+      row.state = deviceStateOf(images);
+      row.reason = report.reason ?? (row.state === 'FAILED' || row.state === 'REJECTED' ? row.reason : null);
+      row.updatedAt = deps.clock.now();
+      await em.flush();
+      if (row.state === 'REJECTED' || row.state === 'FAILED') log.warn({ deviceId, deploymentId: deployment.id, imageId: report.imageId, state: report.state, reason: report.reason }, 'device did not install an image');
+      await announceProgress(em, deployment);
+      // A finished device may open the next wave.
+      if (deployment.rollout && (row.state === 'INSTALLED' || row.state === 'FAILED' || row.state === 'REJECTED')) await step(em, deployment);
+    },
+
+    async downloadableImage(deviceId: string, imageId: string): Promise<ImageView | null> {
+      const found = await deviceTargetOf(deviceId);
+      const image = found?.target.images.find((i) => i.id === imageId.toLowerCase());
+      return image ? toImageView(image) : null;
+    },
+
+    async driveRollouts(actor: Actor | null, holder: string): Promise<{ readonly ran: boolean; readonly steps: number }> {
+      authorizePlatform(actor, 'rollout.drive');
+      if (!(await tryAcquireLease(deps.em, ROLLOUT_JOB, holder, ROLLOUT_LEASE_MS, deps.clock.now()))) return { ran: false, steps: 0 };
+      const em = deps.em.fork();
+      const active = await em.find(Deployment, { state: 'ACTIVE', rollout: { $ne: null } });
+      let steps = 0;
+      for (const d of active) {
+        // A few steps per tick: admit, then maybe open the next wave and admit again.
+        for (let i = 0; i < 3 && (await step(em, d)); i++) steps++;
+      }
+      return { ran: true, steps };
+    },
+  };
+}

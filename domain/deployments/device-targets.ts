@@ -1,0 +1,106 @@
+/**
+ * What one device should run: its group's OS feed's newest release, then the images of the group's current
+ * deployment once the rollout admitted the device, minus what the group's update policy holds back
+ * (No3rdPartyAppUpdates: no application images). Also keeps the device's deployment row truthful from what it
+ * reports installed.
+ */
+import type { EntityManager } from '@mikro-orm/core';
+import { Device, type DeviceEntity } from '../devices/device.entity.js';
+import { Image, OsFeedRelease, type ImageEntity } from '../images/image.entities.js';
+import { newId } from '../shared/ids.js';
+import { DeviceGroup } from '../products/device-group.entity.js';
+import { Deployment, DeploymentDevice, type DeploymentDeviceEntity, type DeploymentEntity } from './deployment.entities.js';
+import { deviceStateOf, type ImageUpdateState } from './rollout.js';
+
+export type TargetDevice = Pick<DeviceEntity, 'id' | 'tenant' | 'deviceGroup' | 'installedImages' | 'osVersion'>;
+
+export interface ResolvedTarget {
+  readonly deployment: DeploymentEntity | null;
+  readonly row: DeploymentDeviceEntity | null;
+  /** OS first. */
+  readonly images: readonly ImageEntity[];
+  /** The deployment's images this device gets (after the update policy). */
+  readonly deploymentImages: readonly ImageEntity[];
+}
+
+export const NO_TARGET: ResolvedTarget = { deployment: null, row: null, images: [], deploymentImages: [] };
+
+export async function loadTargetDevice(em: EntityManager, deviceId: string): Promise<TargetDevice | null> {
+  return em.findOne(Device, { id: deviceId }, { fields: ['id', 'tenant', 'deviceGroup', 'installedImages', 'osVersion'] });
+}
+
+/** The group's current deployment: the newest that is active or halted. */
+export function currentDeployment(em: EntityManager, deviceGroupId: string): Promise<DeploymentEntity | null> {
+  return em.findOne(Deployment, { deviceGroup: deviceGroupId, state: { $in: ['ACTIVE', 'HALTED'] } }, { orderBy: { createdAt: 'desc', id: 'desc' } });
+}
+
+/** The device's row of a deployment, made on first need (a device that joined the group later). */
+export async function rowFor(em: EntityManager, deployment: DeploymentEntity, deviceId: string, now: Date): Promise<DeploymentDeviceEntity> {
+  const row = await em.findOne(DeploymentDevice, { deployment: deployment.id, device: deviceId });
+  if (row) return row;
+  const admitted = deployment.rollout === null && deployment.state === 'ACTIVE';
+  const created = em.create(DeploymentDevice, {
+    id: newId(),
+    deployment: deployment.id,
+    device: deviceId,
+    admitted,
+    wave: admitted ? 0 : null,
+    admittedAt: admitted ? now : null,
+    state: 'PENDING',
+    reason: null,
+    imageStates: {},
+    updatedAt: now,
+  });
+  await em.flush();
+  return created;
+}
+
+export async function resolveTarget(em: EntityManager, device: TargetDevice, now: Date): Promise<ResolvedTarget> {
+  if (!device.tenant || !device.deviceGroup) return NO_TARGET;
+  const group = await em.findOne(DeviceGroup, { id: device.deviceGroup });
+  if (!group) return NO_TARGET;
+  const release = await em.findOne(OsFeedRelease, { feed: group.osFeed }, { orderBy: { publishedAt: 'desc', id: 'desc' } });
+  const os = release ? await em.findOne(Image, { id: release.image, status: 'READY' }) : null;
+
+  const deployment = await currentDeployment(em, group.id);
+  let row: DeploymentDeviceEntity | null = null;
+  let deploymentImages: ImageEntity[] = [];
+  if (deployment) {
+    row = await rowFor(em, deployment, device.id, now);
+    if (row.admitted) {
+      const images = await em.find(Image, { id: { $in: deployment.imageIds }, tenant: device.tenant, status: 'READY' });
+      deploymentImages = images
+        .filter((i) => !(group.updatePolicy === 'No3rdPartyAppUpdates' && i.type === 'Application'))
+        .sort((a, b) => deployment.imageIds.indexOf(a.id) - deployment.imageIds.indexOf(b.id));
+    }
+  }
+  // OS before applications; a deployment's own OS image (none today: OS images come from feeds) would follow.
+  return { deployment, row, images: os ? [os, ...deploymentImages.filter((i) => i.id !== os.id)] : deploymentImages, deploymentImages };
+}
+
+/**
+ * Re-derives the device's state in its deployment from what it reports installed: an image it runs is installed;
+ * one it said it was installing or had installed but does not run (it restarted mid-install, or was reflashed) is
+ * pending again. Failed and rejected stay until a new deployment. Returns true when the row changed.
+ */
+export function reconcileWithInstalled(row: DeploymentDeviceEntity, images: readonly ImageEntity[], device: TargetDevice, now: Date): boolean {
+  const installed = new Set((device.installedImages ?? []).map((i) => i.imageId.toLowerCase()));
+  const next: Record<string, ImageUpdateState> = {};
+  for (const image of images) {
+    const previous = row.imageStates[image.id];
+    if (installed.has(image.id)) next[image.id] = previous === 'ALREADY_INSTALLED' ? previous : 'INSTALLED';
+    else if (previous === 'FAILED' || previous === 'REJECTED') next[image.id] = previous;
+    else next[image.id] = 'PENDING';
+  }
+  const state = deviceStateOf(Object.values(next));
+  const wasAhead = row.state === 'INSTALLING' || row.state === 'INSTALLED' || row.state === 'DOWNLOADING';
+  const reason = state === 'PENDING' && wasAhead ? `the device reports it does not run ${images.filter((i) => !installed.has(i.id)).map((i) => i.id).join(', ')}` : state === 'PENDING' ? null : row.reason;
+  const changed = JSON.stringify(next) !== JSON.stringify(row.imageStates) || state !== row.state || reason !== row.reason;
+  if (changed) {
+    row.imageStates = next;
+    row.state = state;
+    row.reason = reason;
+    row.updatedAt = now;
+  }
+  return changed;
+}

@@ -1,0 +1,205 @@
+import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
+import { makePackage } from '../../contract/image/package.js';
+import type { DeploymentProgressChanged, DeviceTargetChanged } from '../../domain/events/events.js';
+import type { Actor } from '../../domain/shared/actor.js';
+import type { ImageView } from '../../domain/views.js';
+import { TEST_DATABASES } from '../db.js';
+import { PLATFORM, errorCodeOf, manufacture, openDomainFixture, uniqueName, type DomainFixture } from './domain-fixture.js';
+
+async function* bytes(payload: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield payload.subarray(0, Math.floor(payload.length / 2));
+  yield payload.subarray(Math.floor(payload.length / 2));
+}
+
+const newKeyPair = () => {
+  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  return { publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(), privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
+};
+
+describe.each(TEST_DATABASES)('signed images and deployments on %s', (kind) => {
+  let fx: DomainFixture;
+  const platformKey = newKeyPair();
+  beforeAll(async () => {
+    fx = await openDomainFixture(kind);
+    await fx.services.images.registerSigningKey(PLATFORM, { name: uniqueName('OS key'), publicKeyPem: platformKey.publicKeyPem });
+  });
+  afterAll(async () => {
+    await fx.dispose();
+  });
+
+  /** A tenant with its signing key, a product, and `count` devices in the product's Field Test group. */
+  async function tenantWithDevices(count: number) {
+    const { tenant, adminKey, signingKey } = await fx.services.tenancy.createTenant(PLATFORM, { name: uniqueName('Updates') });
+    const admin = await fx.services.tenancy.authenticate(adminKey.secret);
+    if (!admin) throw new Error('the first admin key did not authenticate');
+    const ids = count > 0 ? await manufacture(fx.services, count) : [];
+    if (ids.length > 0) await fx.services.devices.claimDevices(admin, ids);
+    const product = await fx.services.products.createProduct(admin, { name: 'Updater' });
+    const groups = await fx.services.products.listDeviceGroups(admin, { productId: product.id });
+    const group = groups.find((g) => g.name === 'Field Test')!;
+    if (ids.length > 0) await fx.services.devices.assignDevices(admin, ids, group.id);
+    return { tenantId: tenant.id, admin, privateKeyPem: signingKey.privateKeyPem, ids, product, groups, group };
+  }
+
+  async function image(actor: Actor, privateKeyPem: string, over: { componentId?: string; version?: string; type?: 'Application' | 'OS' | 'BoardConfig'; payload?: Uint8Array } = {}): Promise<ImageView> {
+    const pkg = makePackage(
+      { componentId: over.componentId ?? randomUUID(), name: 'app', version: over.version ?? '1.0.0', type: over.type ?? 'Application' },
+      over.payload ?? randomBytes(1024),
+      privateKeyPem,
+    );
+    const { image: created } = await fx.services.images.createImage(actor, { ...pkg.metadata, signature: pkg.signature });
+    return fx.services.images.uploadPayload(actor, created.id, bytes(pkg.payload));
+  }
+
+  describe('images', () => {
+    test('a signed package becomes READY once its payload matches; the same content is the same image', async () => {
+      const { admin, privateKeyPem } = await tenantWithDevices(0);
+      const payload = randomBytes(2048);
+      const componentId = randomUUID();
+      const pkg = makePackage({ componentId, name: 'app', version: '2.0.0', type: 'Application' }, payload, privateKeyPem);
+      const first = await fx.services.images.createImage(admin, { ...pkg.metadata, signature: pkg.signature });
+      expect(first).toMatchObject({ created: true, image: { status: 'PENDING_UPLOAD', sha256: pkg.metadata.sha256, size: 2048 } });
+      const ready = await fx.services.images.uploadPayload(admin, first.image.id, bytes(payload));
+      expect(ready.status).toBe('READY');
+      const again = await fx.services.images.createImage(admin, { ...pkg.metadata, signature: pkg.signature });
+      expect(again).toMatchObject({ created: false, image: { id: first.image.id, status: 'READY' } });
+      // Different content is a new image.
+      const other = await image(admin, privateKeyPem, { componentId });
+      expect(other.id).not.toBe(first.image.id);
+    });
+
+    test('refuses a signature by another tenant, a payload that is not the signed one, and a Reader', async () => {
+      const mine = await tenantWithDevices(0);
+      const theirs = await tenantWithDevices(0);
+      const payload = randomBytes(512);
+      const signedByStranger = makePackage({ componentId: randomUUID(), name: 'app', version: '1', type: 'Application' }, payload, theirs.privateKeyPem);
+      expect(await errorCodeOf(fx.services.images.createImage(mine.admin, { ...signedByStranger.metadata, signature: signedByStranger.signature }))).toBe('BAD_USER_INPUT');
+
+      const pkg = makePackage({ componentId: randomUUID(), name: 'app', version: '1', type: 'Application' }, payload, mine.privateKeyPem);
+      const { image: pending } = await fx.services.images.createImage(mine.admin, { ...pkg.metadata, signature: pkg.signature });
+      const tampered = Buffer.from(payload);
+      tampered[0] = (tampered[0] ?? 0) ^ 1;
+      expect(await errorCodeOf(fx.services.images.uploadPayload(mine.admin, pending.id, bytes(tampered)))).toBe('BAD_USER_INPUT');
+      expect(await errorCodeOf(fx.services.images.uploadPayload(mine.admin, pending.id, bytes(Buffer.concat([payload, Buffer.from('x')]))))).toBe('BAD_USER_INPUT');
+      expect((await fx.services.images.getImage(mine.admin, pending.id)).status).toBe('PENDING_UPLOAD');
+      expect(await errorCodeOf(fx.services.images.uploadPayload(theirs.admin, pending.id, bytes(payload)))).toBe('NOT_FOUND');
+      expect(await errorCodeOf(fx.services.images.getImage(theirs.admin, pending.id))).toBe('NOT_FOUND');
+
+      const reader = await fx.services.tenancy.authenticate((await fx.services.tenancy.createApiKey(mine.admin, { name: 'r', role: 'Reader' })).secret);
+      expect(await errorCodeOf(fx.services.images.createImage(reader, { ...pkg.metadata, signature: pkg.signature }))).toBe('FORBIDDEN');
+      expect(await errorCodeOf(fx.services.images.createImage(mine.admin, { ...pkg.metadata, type: 'OS', signature: pkg.signature }))).toBe('FORBIDDEN');
+    });
+
+    test('OS releases reach RetailEval before Retail', async () => {
+      const os = await image(PLATFORM, platformKey.privateKeyPem, { type: 'OS', version: `25.${Date.now() % 1000}` });
+      expect(await errorCodeOf(fx.services.images.publishOsRelease(PLATFORM, os.id, 'Retail'))).toBe('CONFLICT');
+      await fx.services.images.publishOsRelease(PLATFORM, os.id, 'RetailEval');
+      expect((await fx.services.images.publishOsRelease(PLATFORM, os.id, 'Retail')).feed).toBe('Retail');
+      const { admin } = await tenantWithDevices(0);
+      expect(await errorCodeOf(fx.services.images.publishOsRelease(admin, os.id, 'Retail'))).toBe('FORBIDDEN');
+    });
+  });
+
+  describe('deployments', () => {
+    test('a deployment targets its group only, honours the update policy, and OS comes from the feed', async () => {
+      const { admin, privateKeyPem, ids, groups, group } = await tenantWithDevices(2);
+      const app = await image(admin, privateKeyPem);
+      const deployment = await fx.services.deployments.createDeployment(admin, { deviceGroupId: group.id, imageIds: [app.id] });
+      expect(deployment.progress).toEqual({ total: 2, pending: 2, downloading: 0, installing: 0, installed: 0, failed: 0, rejected: 0 });
+      const targets = await Promise.all(ids.map((id) => fx.services.deployments.targetFor(id)));
+      expect(targets.map((t) => t?.images.filter((i) => i.type !== 'OS').map((i) => i.id))).toEqual([[app.id], [app.id]]);
+      // The OS comes from the group's feed, before the applications: a release only on RetailEval is not Retail's.
+      const evalOnly = await image(PLATFORM, platformKey.privateKeyPem, { type: 'OS', version: `26.${Date.now() % 1000}` });
+      fx.clock.advance(1000); // the newest release of a feed is the one published last
+      await fx.services.images.publishOsRelease(PLATFORM, evalOnly.id, 'RetailEval');
+      const retail = (await fx.services.deployments.targetFor(ids[0]!))!.images;
+      expect(retail.map((i) => i.id)).not.toContain(evalOnly.id);
+      const evalGroup = groups.find((g) => g.osFeed === 'RetailEval')!;
+      await fx.services.devices.assignDevices(admin, [ids[0]!], evalGroup.id);
+      expect((await fx.services.deployments.targetFor(ids[0]!))!.images.map((i) => i.id)).toEqual([evalOnly.id]);
+      await fx.services.devices.assignDevices(admin, [ids[0]!], group.id);
+      const announced = fx.events.filter((e): e is DeviceTargetChanged => e.type === 'DeviceTargetChanged' && ids.includes(e.deviceId));
+      expect(new Set(announced.map((e) => e.deviceId))).toEqual(new Set(ids));
+
+      // A group that holds back third-party apps gets no application.
+      const locked = groups.find((g) => g.updatePolicy === 'No3rdPartyAppUpdates' && g.name !== 'Field Test');
+      const lockedGroup = locked ?? (await fx.services.products.createDeviceGroup(admin, { productId: group.productId, name: 'Locked', updatePolicy: 'No3rdPartyAppUpdates' }));
+      await fx.services.devices.assignDevices(admin, [ids[1]!], lockedGroup.id);
+      await fx.services.deployments.createDeployment(admin, { deviceGroupId: lockedGroup.id, imageIds: [app.id] });
+      expect((await fx.services.deployments.targetFor(ids[1]!))?.images.filter((i) => i.type === 'Application')).toEqual([]);
+    });
+
+    test('images of another tenant and two images of one component are refused', async () => {
+      const mine = await tenantWithDevices(0);
+      const theirs = await tenantWithDevices(0);
+      const foreign = await image(theirs.admin, theirs.privateKeyPem);
+      expect(await errorCodeOf(fx.services.deployments.createDeployment(mine.admin, { deviceGroupId: mine.group.id, imageIds: [foreign.id] }))).toBe('NOT_FOUND');
+      expect(await errorCodeOf(fx.services.deployments.createDeployment(theirs.admin, { deviceGroupId: mine.group.id, imageIds: [foreign.id] }))).toBe('NOT_FOUND');
+      const componentId = randomUUID();
+      const a = await image(mine.admin, mine.privateKeyPem, { componentId });
+      const b = await image(mine.admin, mine.privateKeyPem, { componentId, version: '2.0.0' });
+      expect(await errorCodeOf(fx.services.deployments.createDeployment(mine.admin, { deviceGroupId: mine.group.id, imageIds: [a.id, b.id] }))).toBe('BAD_USER_INPUT');
+      expect(await errorCodeOf(fx.services.deployments.getDeployment(theirs.admin, randomUUID()))).toBe('NOT_FOUND');
+    });
+
+    test('device reports drive the counts; a device that comes back without the image is not installed', async () => {
+      const { admin, privateKeyPem, ids, group } = await tenantWithDevices(2);
+      const app = await image(admin, privateKeyPem);
+      const d = await fx.services.deployments.createDeployment(admin, { deviceGroupId: group.id, imageIds: [app.id] });
+      const [a, b] = ids as [string, string];
+      await fx.services.deployments.reportUpdate(a, { deploymentId: d.id, imageId: app.id, state: 'DOWNLOADING', reason: null });
+      await fx.services.deployments.reportUpdate(b, { deploymentId: d.id, imageId: app.id, state: 'INSTALLING', reason: null });
+      expect((await fx.services.deployments.getDeployment(admin, d.id)).progress).toMatchObject({ downloading: 1, installing: 1 });
+
+      // b restarts mid-install and reports the old image set: pending again, truthfully.
+      await fx.services.presence.reportStatus(b, { osVersion: '24.10', uptimeSeconds: 1, installedImages: [] });
+      await fx.services.deployments.statusReported(b);
+      expect(await fx.services.deployments.deviceUpdate(admin, b)).toMatchObject({ updateState: 'PENDING' });
+      // a installs and says so.
+      await fx.services.presence.reportStatus(a, { osVersion: '24.10', uptimeSeconds: 1, installedImages: [{ componentId: app.componentId, imageId: app.id, name: null, version: null }] });
+      await fx.services.deployments.statusReported(a);
+      expect(await fx.services.deployments.deviceUpdate(admin, a)).toMatchObject({ updateState: 'INSTALLED' });
+      const progress = fx.events.filter((e): e is DeploymentProgressChanged => e.type === 'DeploymentProgressChanged' && e.deploymentId === d.id).at(-1);
+      expect(progress?.progress).toEqual({ total: 2, pending: 1, downloading: 0, installing: 0, installed: 1, failed: 0, rejected: 0 });
+
+      // A stale report about a superseded deployment changes nothing.
+      fx.clock.advance(1000);
+      const next = await fx.services.deployments.createDeployment(admin, { deviceGroupId: group.id, imageIds: [app.id] });
+      await fx.services.deployments.reportUpdate(b, { deploymentId: d.id, imageId: app.id, state: 'FAILED', reason: 'late' });
+      expect((await fx.services.deployments.getDeployment(admin, d.id)).state).toBe('SUPERSEDED');
+      expect((await fx.services.deployments.getDeployment(admin, next.id)).progress.failed).toBe(0);
+      expect((await fx.services.deployments.listDeployments(admin, group.id)).map((x) => x.id)).toEqual([next.id, d.id]);
+    });
+
+    test('a staged rollout admits waves, halts at the failure threshold leaving the rest untouched, and resumes', async () => {
+      const { admin, privateKeyPem, ids, group } = await tenantWithDevices(20);
+      const app = await image(admin, privateKeyPem);
+      const d = await fx.services.deployments.createDeployment(admin, {
+        deviceGroupId: group.id,
+        imageIds: [app.id],
+        rollout: { waves: [{ count: 5 }, { percent: 50 }], maxDevicesPerMinute: null, minSample: 5, maxFailurePercent: 40, maxCrashReports: null },
+      });
+      const admitted = async () => (await fx.services.deployments.deploymentDevices(admin, d.id, null, { first: 50 })).items.filter((r) => r.admitted).map((r) => r.deviceId);
+      const firstWave = await admitted();
+      expect(firstWave).toHaveLength(5);
+      const untouched = ids.filter((id) => !firstWave.includes(id));
+      expect((await fx.services.deployments.targetFor(untouched[0]!))?.images.filter((i) => i.type !== 'OS')).toEqual([]);
+
+      // Two of the five fail: 40 % reaches the threshold.
+      for (const [i, id] of firstWave.entries()) {
+        await fx.services.deployments.reportUpdate(id, { deploymentId: d.id, imageId: app.id, state: i < 2 ? 'FAILED' : 'INSTALLED', reason: i < 2 ? 'boom' : null });
+      }
+      const halted = await fx.services.deployments.getDeployment(admin, d.id);
+      expect(halted).toMatchObject({ state: 'HALTED', reason: '2 of 5 finished devices failed (40.0 %, threshold 40 %)' });
+      expect(await admitted()).toHaveLength(5);
+      expect((await fx.services.deployments.driveRollouts(PLATFORM, 'node-a')).ran).toBe(true);
+      expect(await admitted()).toHaveLength(5);
+
+      const contributor = await fx.services.tenancy.authenticate((await fx.services.tenancy.createApiKey(admin, { name: 'c', role: 'Contributor' })).secret);
+      expect(await errorCodeOf(fx.services.deployments.resumeDeployment(contributor, d.id))).toBe('FORBIDDEN');
+      const resumed = await fx.services.deployments.resumeDeployment(admin, d.id);
+      expect(resumed.state).toBe('ACTIVE');
+      expect(await admitted()).toHaveLength(10);
+    });
+  });
+});
