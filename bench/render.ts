@@ -14,7 +14,11 @@ export type Facts = Readonly<Record<string, string>>;
 const fmt = (n: number, digits = 2): string => (Number.isFinite(n) ? n.toFixed(digits) : '—');
 const cell = (s: Spread | undefined, digits = 2, scale = 1): string =>
   s ? `${fmt(s.median / scale, digits)} (${fmt(s.min / scale, digits)}–${fmt(s.max / scale, digits)})` : '—';
-const ratio = (n: number | undefined): string => `${fmt(n ?? Number.NaN)}×`;
+/** Two decimals; two significant digits below 0.1, where two decimals would print 0.00. */
+const ratio = (n: number | undefined): string => {
+  const v = n ?? Number.NaN;
+  return `${Number.isFinite(v) && v !== 0 && Math.abs(v) < 0.1 ? v.toPrecision(2) : fmt(v)}×`;
+};
 const met = (ok: boolean): string => (ok ? '**met**' : '**not met**');
 
 export function renderHeader(facts: Facts): string {
@@ -73,6 +77,7 @@ const INGEST_LABELS: Record<IngestTarget, string> = {
   'spheregate-postgresql': 'Spheregate (PostgreSQL)',
   'bare-aedes': 'bare Aedes',
 };
+const DATABASE_LABELS: Record<IngestTarget, string> = { 'spheregate-sqlite': 'SQLite', 'spheregate-postgresql': 'PostgreSQL', 'bare-aedes': '—' };
 
 export function renderErrorIngest(r: ErrorIngestReport, provenance = ''): string {
   const spheregates = r.targets.filter((t) => t !== 'bare-aedes');
@@ -86,7 +91,7 @@ export function renderErrorIngest(r: ErrorIngestReport, provenance = ''): string
   return [
     `## Error-report ingest: ${r.devices} devices, messages of ${r.eventsPerMessage} events, ${r.inFlightPerDevice} in flight per device, at least ${r.minSeconds} s per run, ${r.reps} repetitions`,
     '',
-    provenance + `| Metric | ${r.targets.map((t) => INGEST_LABELS[t]).join(' | ')} | ${spheregates.map((t) => `${INGEST_LABELS[t].replace('Spheregate ', '')} vs bare Aedes`).join(' | ')} |`,
+    provenance + `| Metric | ${r.targets.map((t) => INGEST_LABELS[t]).join(' | ')} | ${spheregates.map((t) => `${DATABASE_LABELS[t]} vs bare Aedes`).join(' | ')} |`,
     `| --- | ${r.targets.map(() => '---').join(' | ')} | ${spheregates.map(() => '---').join(' | ')} |`,
     row('events/s (QoS 1, until the last PUBACK)', 'eventsPerSecond', 0),
     row('events acknowledged per run', 'eventsAcknowledged', 0),

@@ -41,6 +41,9 @@ device-agent run --identity PATH [options]
   --crash-rate R     inject R crashes per device per hour on average (default 0: none; up to ${MAX_CRASH_RATE}): an
                      AppCrash (SIGSEGV) of an installed image, or an OSCrash. Recorded error events are sent as
                      error reports and kept until acknowledged in <deviceId>.errors.json beside the identity file
+  --image-trust FILE take over-the-air updates: install only images whose signature verifies with one of the
+                     public keys (PEM, one or more) in FILE; what each device installed is kept in
+                     <deviceId>.installed.json beside its identity file. Without it, update targets are ignored
 
 device-agent fleet --count N [options]
   --count N          how many devices (1-${MAX_COUNT}); made in memory with the admin key (as manufacture)
@@ -55,6 +58,7 @@ device-agent fleet --count N [options]
   --no-attest        do not attest
   --crash-rate R     inject R crashes per device per hour on average (default 0: none; up to ${MAX_CRASH_RATE}),
                      sent as error reports (queued in memory until acknowledged)
+  --image-trust FILE take over-the-air updates signed by one of the public keys (PEM) in FILE (kept in memory)
   Prints a one-line summary every second; Ctrl-C stops every device cleanly.
 
   -h, --help         show this help
@@ -81,6 +85,8 @@ export type Command =
       readonly connectWith: 'identity' | 'tenant-certificate';
       /** Mean injected crashes per device per hour; 0: none. */
       readonly crashRatePerHour: number;
+      /** PEM file of the image signing keys the devices trust; null: no over-the-air updates. */
+      readonly imageTrustFile: string | null;
     };
 
 export type FleetCommand = {
@@ -96,6 +102,8 @@ export type FleetCommand = {
   readonly attest: boolean;
   /** Mean injected crashes per device per hour; 0: none. */
   readonly crashRatePerHour: number;
+  /** PEM file of the image signing keys the devices trust; null: no over-the-air updates. */
+  readonly imageTrustFile: string | null;
 };
 
 export class UsageError extends Error {
@@ -151,6 +159,7 @@ function parseFleet(args: string[], env: Readonly<Record<string, string | undefi
     'up-timeout': { type: 'string' },
     'no-attest': { type: 'boolean' },
     'crash-rate': { type: 'string' },
+    'image-trust': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values['help'] === true) return { kind: 'help' };
@@ -177,6 +186,7 @@ function parseFleet(args: string[], env: Readonly<Record<string, string | undefi
     upTimeoutSeconds: whole('--up-timeout', optionalString(values['up-timeout']) ?? '60', 1, 86_400),
     attest: values['no-attest'] !== true,
     crashRatePerHour: crashRate(values['crash-rate']),
+    imageTrustFile: optionalString(values['image-trust']) ?? null,
   };
   return command;
 }
@@ -189,6 +199,7 @@ function parseRun(args: string[]): Command {
     'no-attest': { type: 'boolean' },
     'connect-with': { type: 'string' },
     'crash-rate': { type: 'string' },
+    'image-trust': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values['help'] === true) return { kind: 'help' };
@@ -206,6 +217,7 @@ function parseRun(args: string[]): Command {
     attest: values['no-attest'] !== true,
     connectWith,
     crashRatePerHour: crashRate(values['crash-rate']),
+    imageTrustFile: optionalString(values['image-trust']) ?? null,
   };
 }
 

@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -43,6 +44,7 @@ describe('device-agent command line', () => {
         attest: true,
         connectWith: 'identity',
         crashRatePerHour: 0,
+        imageTrustFile: null,
       });
       expect(
         parseCommand(['run', '--identity', 'dir', '--broker', 'mqtts://sphere.example:8883', '--ca', 'root.pem', '--no-attest', '--connect-with', 'tenant-certificate']),
@@ -54,6 +56,7 @@ describe('device-agent command line', () => {
         attest: false,
         connectWith: 'tenant-certificate',
         crashRatePerHour: 0,
+        imageTrustFile: null,
       });
     });
 
@@ -70,6 +73,7 @@ describe('device-agent command line', () => {
         upTimeoutSeconds: 60,
         attest: true,
         crashRatePerHour: 0,
+        imageTrustFile: null,
       });
       expect(parseCommand(['fleet', '--count', '2', '--tenant-key', 't', '--claim-into', 'g', '--ramp', '5', '--no-attest'])).toMatchObject({
         claim: { tenantKey: 't', deviceGroupId: 'g' },
@@ -101,6 +105,13 @@ describe('device-agent command line', () => {
 
     it('When --crash-rate has no value, then it says so', () => {
       expect(() => parseCommand(['run', '--identity', 'd.json', '--crash-rate'])).toThrow(/--crash-rate/);
+    });
+
+    it('reads --image-trust for run and fleet, and documents it for both', () => {
+      expect(parseCommand(['run', '--identity', 'd.json', '--image-trust', 'keys.pem'])).toMatchObject({ kind: 'run', imageTrustFile: 'keys.pem' });
+      expect(parseCommand(['fleet', '--count', '2', '--image-trust', 'keys.pem'])).toMatchObject({ kind: 'fleet', imageTrustFile: 'keys.pem' });
+      expect(() => parseCommand(['run', '--identity', 'd.json', '--image-trust'])).toThrow(/--image-trust/);
+      expect(USAGE).toMatch(/device-agent run[\s\S]*--image-trust FILE[\s\S]*device-agent fleet[\s\S]*--image-trust FILE/);
     });
 
     it('mentions --crash-rate in the help text', () => {
@@ -167,6 +178,23 @@ describe('device-agent command line', () => {
       expect(err.join('\n')).toMatch(/--ca: cannot read .*missing\.pem/);
     });
 
+    it('When the --image-trust file holds no public key, then run fails with exit 1 naming the file', async () => {
+      const made = await makeDeviceIdentity(pki.manufacturingCa);
+      const identityPath = join(dir, `${made.deviceId}.json`);
+      await writeIdentityFile(identityPath, {
+        version: 1,
+        deviceId: made.deviceId,
+        privateKeyPem: made.keyPem,
+        certificatePem: made.certificatePem,
+        trustAnchorsPem: pki.root.certificatePem,
+      });
+      const keys = join(dir, 'keys.pem');
+      await writeFile(keys, pki.root.certificatePem);
+      const { io, err } = capture();
+      expect(await main(['run', '--identity', identityPath, '--image-trust', keys], io)).toBe(1);
+      expect(err.join('\n')).toMatch(/--image-trust: .*keys\.pem holds no PEM public key/);
+    });
+
     it('When the identity path does not exist, then run fails with exit 1', async () => {
       const { io, err } = capture();
       expect(await main(['run', '--identity', join(dir, 'nope')], io)).toBe(1);
@@ -189,8 +217,12 @@ describe('device-agent command line', () => {
         });
       }
       await writeFile(join(devicesDir, 'README.txt'), 'not an identity');
-      // A device's error queue beside its identity is not an identity either.
+      // A device's error queue and installed images beside its identity are not identities either.
       await writeFile(join(devicesDir, `${ids[0]}.errors.json`), JSON.stringify({ version: 1, droppedTotal: 0, events: [] }));
+      await writeFile(join(devicesDir, `${ids[0]}.installed.json`), JSON.stringify({ version: 1, osVersion: '24.10', osImageId: null, images: [] }));
+      const signingKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+      const keysFile = join(dir, 'image-trust.pem');
+      await writeFile(keysFile, `${signingKey}${signingKey}`);
       // A port where nobody listens: the devices try, back off, and must still stop on request.
       const closed = net.createServer().listen(0, '127.0.0.1');
       await once(closed, 'listening');
@@ -200,14 +232,14 @@ describe('device-agent command line', () => {
       let requestStop = (): void => undefined;
       const stopRequested = new Promise<void>((resolve) => (requestStop = resolve));
       const { io, err } = capture(stopRequested);
-      const running = main(['run', '--identity', devicesDir, '--broker', `mqtts://localhost:${port}`, '--crash-rate', '2'], io);
+      const running = main(['run', '--identity', devicesDir, '--broker', `mqtts://localhost:${port}`, '--crash-rate', '2', '--image-trust', keysFile], io);
       const deadline = Date.now() + 5_000;
       while (err.filter((l) => l.includes('state=backoff')).length < 2 && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 20));
       }
       requestStop();
       expect(await running).toBe(0);
-      expect(err[0]).toMatch(/^running 2 device\(s\) .*, injecting 2 crash\(es\) per device per hour; Ctrl-C to stop$/);
+      expect(err[0]).toMatch(/^running 2 device\(s\) .*, injecting 2 crash\(es\) per device per hour, taking updates signed by 2 trusted key\(s\); Ctrl-C to stop$/);
       for (const id of ids) expect(err.some((l) => l.includes(id.slice(0, 12)) && l.includes('state=connecting'))).toBe(true);
       expect(err.filter((l) => l.includes('state=stopped'))).toHaveLength(2);
       // Logs never carry key material.

@@ -3,6 +3,7 @@
  * `device-agent`: manufacture device identities, or run emulated devices. See `device-agent --help`.
  */
 import { realpathSync } from 'node:fs';
+import { createPublicKey } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +14,7 @@ import { EmulatedDevice, type DeviceLog } from './emulated-device.js';
 import { CERTIFICATE_FILE_SUFFIX, FileCertificateStore } from './certificate-store.js';
 import { ERROR_QUEUE_FILE_SUFFIX, FileErrorQueueStore } from './error-queue.js';
 import { loadIdentity, readIdentityFile, type IdentityFile } from './identity.js';
+import { FileInstalledStore, INSTALLED_FILE_SUFFIX } from './updates/installed-store.js';
 import { ManufactureError, manufacture } from './manufacture.js';
 
 export interface CliIo {
@@ -76,6 +78,7 @@ async function runManufacture(command: Extract<Command, { kind: 'manufacture' }>
 
 async function runDevices(command: Extract<Command, { kind: 'run' }>, io: CliIo): Promise<number> {
   const caOverride = command.caFile === null ? null : await readPemFile(command.caFile, '--ca');
+  const trustedSigningKeysPem = command.imageTrustFile === null ? null : await readPublicKeys(command.imageTrustFile);
   const identities = await readIdentities(command.identityPath);
   const log = lineLog(io);
   const devices: EmulatedDevice[] = [];
@@ -94,12 +97,14 @@ async function runDevices(command: Extract<Command, { kind: 'run' }>, io: CliIo)
           store: FileErrorQueueStore.besideIdentity(path),
           ...(command.crashRatePerHour > 0 ? { crashInjection: { perHour: command.crashRatePerHour } } : {}),
         },
+        ...(trustedSigningKeysPem ? { updates: { store: FileInstalledStore.besideIdentity(path), trustedSigningKeysPem } } : {}),
       }),
     );
   }
   io.err(
     `running ${devices.length} device(s) against ${command.brokerUrl}` +
-      `${command.crashRatePerHour > 0 ? `, injecting ${command.crashRatePerHour} crash(es) per device per hour` : ''}; Ctrl-C to stop`,
+      `${command.crashRatePerHour > 0 ? `, injecting ${command.crashRatePerHour} crash(es) per device per hour` : ''}` +
+      `${trustedSigningKeysPem ? `, taking updates signed by ${trustedSigningKeysPem.length} trusted key(s)` : ''}; Ctrl-C to stop`,
   );
   for (const device of devices) device.start();
   await io.stopRequested;
@@ -115,6 +120,7 @@ async function runDevices(command: Extract<Command, { kind: 'run' }>, io: CliIo)
 async function runFleet(command: FleetCommand, io: CliIo): Promise<number> {
   const adminKey = command.adminKey ?? (await readAdminKeyFile());
   const trustAnchorsPem = await readPemFile(command.caFile, '--ca');
+  const trustedSigningKeysPem = command.imageTrustFile === null ? null : await readPublicKeys(command.imageTrustFile);
   const identities = await manufacture({
     serviceUrl: command.serviceUrl,
     adminKey,
@@ -132,6 +138,7 @@ async function runFleet(command: FleetCommand, io: CliIo): Promise<number> {
     rampPerSecond: command.rampPerSecond,
     attest: command.attest,
     crashRatePerHour: command.crashRatePerHour,
+    ...(trustedSigningKeysPem ? { trustedSigningKeysPem } : {}),
   });
   void fleet.start();
   const ticker = setInterval(() => io.err(formatSummary(fleet.summary())), 1000);
@@ -163,10 +170,11 @@ async function readIdentities(path: string): Promise<Array<{ path: string; ident
   const info = await stat(path).catch(() => null);
   if (info === null) throw new Error(`--identity: ${path} does not exist`);
   if (!info.isDirectory()) return [{ path, identity: await readIdentityFile(path) }];
-  // <id>.certificate.json and <id>.errors.json files beside the identities are the devices' certificate and error
-  // queue stores, not identities.
+  // <id>.certificate.json, <id>.errors.json and <id>.installed.json files beside the identities are the devices'
+  // certificate, error queue and installed-images stores, not identities.
+  const stores = [CERTIFICATE_FILE_SUFFIX, ERROR_QUEUE_FILE_SUFFIX, INSTALLED_FILE_SUFFIX];
   const files = (await readdir(path))
-    .filter((name) => name.endsWith('.json') && !name.endsWith(CERTIFICATE_FILE_SUFFIX) && !name.endsWith(ERROR_QUEUE_FILE_SUFFIX))
+    .filter((name) => name.endsWith('.json') && !stores.some((suffix) => name.endsWith(suffix)))
     .sort();
   if (files.length === 0) throw new Error(`--identity: no *.json identity files in ${path}`);
   return Promise.all(files.map(async (name) => ({ path: join(path, name), identity: await readIdentityFile(join(path, name)) })));
@@ -189,6 +197,26 @@ async function readPemFile(path: string, flag: string): Promise<string> {
   }
   if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new Error(`${flag}: ${path} holds no PEM certificate`);
   return text;
+}
+
+/** --image-trust: every PUBLIC KEY block of the file, each checked to be a readable public key. */
+async function readPublicKeys(path: string): Promise<string[]> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    throw new Error(`--image-trust: cannot read ${path}`);
+  }
+  const keys = text.match(/-----BEGIN PUBLIC KEY-----[\s\S]*?-----END PUBLIC KEY-----/g) ?? [];
+  if (keys.length === 0) throw new Error(`--image-trust: ${path} holds no PEM public key (-----BEGIN PUBLIC KEY-----)`);
+  for (const [i, key] of keys.entries()) {
+    try {
+      createPublicKey(key);
+    } catch {
+      throw new Error(`--image-trust: public key ${i + 1} in ${path} is not readable`);
+    }
+  }
+  return keys.map((key) => `${key}\n`);
 }
 
 /** One readable line per event: the time, the device (first 12 hex), the message and its fields. */

@@ -6,9 +6,11 @@
  *                        │   ▼                                             ▼
  *                        └── backoff ◀─────────────────────────────────────┘
  *   any state ──stop()──▶ stopped (──start()──▶ connecting)
+ *   online ──reboot (OS installed, or a crash mid-install)──▶ stopped ──▶ connecting (uptime starts over)
  *
  * mqtt.js's own reconnect is off: the device reconnects itself with a replaceable backoff policy (full jitter by
  * default), reset after each successful connection, so a fleet does not reconnect in lock step after an outage.
+ * Over-the-air updates (down/update) run beside this machine in updates/updater.ts; they need it online to report.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -24,6 +26,7 @@ import {
   type Challenge,
   type ErrorReply,
   type StatusReport,
+  type UpdateTarget,
 } from '../contract/mqtt/messages.js';
 import { downFilter, parseTopic, upTopic } from '../contract/mqtt/topics.js';
 import { prepareAttestation } from './attestation.js';
@@ -33,6 +36,8 @@ import { CrashInjector } from './crash-injector.js';
 import { ErrorQueue, type ErrorQueueStore } from './error-queue.js';
 import { loadIdentity, parseIdentityFile, tlsIdentity, type IdentityFile, type LoadedIdentity } from './identity.js';
 import { renewalDelayMs, renewalOverdue } from './renewal-schedule.js';
+import type { InstalledState } from './updates/installed-store.js';
+import { Updater, type ImageStateReport, type RebootReason, type UpdateOptions } from './updates/updater.js';
 
 export const DEVICE_STATES = ['idle', 'connecting', 'online', 'backoff', 'stopped'] as const;
 export type DeviceStateName = (typeof DEVICE_STATES)[number];
@@ -83,6 +88,11 @@ export interface EmulatedDeviceOptions {
    * the broker acknowledged the batch that carried them, and sent at once when online and after every connect.
    */
   readonly errorReports?: ErrorReportsOptions;
+  /**
+   * Over-the-air updates (updates/updater.ts): the device installs the images of the target the service sends on
+   * down/update, reporting each step on up/update-status, and reports what its store says it runs.
+   */
+  readonly updates?: UpdateOptions;
 }
 
 export interface ErrorReportsOptions {
@@ -167,6 +177,16 @@ export interface EmulatedDeviceEvents {
   'error-reports-sent': [{ readonly count: number }];
   /** Recording an event dropped the oldest `dropped` events of a full queue. */
   'error-events-dropped': [{ readonly dropped: number; readonly droppedTotal: number }];
+  /** A target arrived on down/update (emitted whether or not updates are configured). */
+  'update-target': [UpdateTarget];
+  /** An update-status report the broker acknowledged. */
+  'image-state': [ImageStateReport];
+  /** An interrupted image download goes on from `offset` (a Range request). */
+  'download-resumed': [{ readonly imageId: string; readonly offset: number }];
+  /** An application image was installed and the application restarted. */
+  'application-restarted': [{ readonly componentId: string; readonly imageId: string }];
+  /** The device restarts: its connection ends and it connects again (uptime starts over). */
+  rebooting: [{ readonly reason: RebootReason }];
 }
 
 interface PendingReply {
@@ -211,6 +231,9 @@ export class EmulatedDevice extends EventEmitter<EmulatedDeviceEvents> {
   private readonly crashInjector: CrashInjector | null;
   /** The flush in progress; cleared (before its waiters resume) once it settles. */
   private flushing: Promise<number> | null = null;
+  private readonly updater: Updater | null;
+  /** Counts stop() calls, so a reboot in progress does not start a device that was stopped meanwhile. */
+  private stops = 0;
 
   constructor(private readonly options: EmulatedDeviceOptions) {
     super();
@@ -232,7 +255,7 @@ export class EmulatedDevice extends EventEmitter<EmulatedDeviceEvents> {
     this.crashInjector =
       crashes && crashes.perHour > 0
         ? new CrashInjector(
-            { installedImages: () => this.options.installedImages ?? [], record: (crash) => this.recordEvent(crash) },
+            { installedImages: () => this.updater?.installedImagesNow() ?? this.options.installedImages ?? [], record: (crash) => this.recordEvent(crash) },
             {
               perHour: crashes.perHour,
               ...(crashes.random ? { random: crashes.random } : {}),
@@ -240,6 +263,7 @@ export class EmulatedDevice extends EventEmitter<EmulatedDeviceEvents> {
             },
           )
         : null;
+    this.updater = options.updates ? this.createUpdater(options.updates) : null;
   }
 
   get state(): DeviceStateName {
@@ -254,9 +278,15 @@ export class EmulatedDevice extends EventEmitter<EmulatedDeviceEvents> {
     this.crashInjector?.start();
   }
 
-  /** Disconnects (DISCONNECT first, so the broker sends no will), cancels any retry, and resolves once closed. */
+  /** Disconnects (DISCONNECT first, so the broker sends no will), cancels any retry or update, and resolves once closed. */
   async stop(): Promise<void> {
+    this.stops++;
+    await this.shutdown();
+  }
+
+  private async shutdown(): Promise<void> {
     this.cancelRenewal();
+    this.updater?.cancel();
     this.crashInjector?.stop();
     const previous = this.current;
     if (previous.name === 'stopped' || previous.name === 'idle') {
@@ -269,9 +299,16 @@ export class EmulatedDevice extends EventEmitter<EmulatedDeviceEvents> {
     if (previous.name === 'online') this.emit('offline');
   }
 
-  /** Publishes the status report again (it is also sent on every connect). */
+  /** Publishes the status report again (it is also sent on every connect); images that failed to update may be retried. */
   async reportStatus(): Promise<void> {
-    await this.sendStatus(this.onlineClient());
+    const client = this.onlineClient();
+    this.updater?.forgetFailures();
+    await this.sendStatus(client);
+  }
+
+  /** What the device runs now (from the store when updates are configured, else from the options). */
+  installed(): Promise<InstalledState> {
+    return this.updater ? this.updater.installed() : Promise.resolve(this.factoryState());
   }
 
   /** The tenant certificate the device holds (null before its first successful attestation). */
@@ -366,7 +403,6 @@ export class EmulatedDevice extends EventEmitter<EmulatedDeviceEvents> {
   }
 
   private connect(attempt: number): void {
-    const tls = tlsIdentity(this.identity);
     const options: IClientOptions = {
       // Aedes speaks MQTT 3.1/3.1.1 only.
       protocolVersion: 4,
@@ -378,8 +414,7 @@ export class EmulatedDevice extends EventEmitter<EmulatedDeviceEvents> {
       connectTimeout: this.options.connectTimeoutMs ?? 10_000,
       // Every connect subscribes afresh (clean session), so mqtt.js need not replay subscriptions.
       resubscribe: false,
-      ...this.clientCertificate(tls),
-      ca: tls.ca,
+      ...this.tlsClient(),
       rejectUnauthorized: true,
     };
     this.lastError = undefined;
@@ -398,6 +433,7 @@ export class EmulatedDevice extends EventEmitter<EmulatedDeviceEvents> {
     try {
       const [granted] = await subscribeForCodes(client, downFilter(this.deviceId), 1);
       if (granted === undefined || granted === SUBSCRIPTION_REFUSED) throw new Error('the broker refused the down-topic subscription');
+      this.updater?.forgetFailures();
       await this.sendStatus(client);
     } catch (e) {
       if (!this.isCurrent(client)) return;
@@ -444,6 +480,12 @@ export class EmulatedDevice extends EventEmitter<EmulatedDeviceEvents> {
       this.log.info({ deviceId: this.deviceId, events: events.length, droppedTotal }, 'error reports sent');
       this.emit('error-reports-sent', { count: events.length });
     }
+  }
+
+  /** Key, certificate (chain) and trust anchors of the device's TLS connections: MQTT and image downloads alike. */
+  private tlsClient(): { key: string; cert: string; ca: string } {
+    const tls = tlsIdentity(this.identity);
+    return { ...this.clientCertificate(tls), ca: tls.ca };
   }
 
   /** The identity certificate, or the tenant certificate and its chain when asked for and valid. */
@@ -523,7 +565,7 @@ export class EmulatedDevice extends EventEmitter<EmulatedDeviceEvents> {
       deviceId: this.deviceId,
       requestId: newRequestId(),
       nonce: first.nonce,
-      measurements: this.measurements(),
+      measurements: await this.measurements(),
       sign: (data) => identity.sign(data),
     });
     const result = await this.request(
@@ -549,10 +591,11 @@ export class EmulatedDevice extends EventEmitter<EmulatedDeviceEvents> {
     };
   }
 
-  private measurements(): { osVersion: string; images: Array<{ componentId: string; imageId: string; sha256: string }> } {
+  private async measurements(): Promise<{ osVersion: string; images: Array<{ componentId: string; imageId: string; sha256: string }> }> {
+    const installed = await this.installed();
     return {
-      osVersion: this.options.osVersion ?? '24.10',
-      images: (this.options.installedImages ?? []).flatMap((i) =>
+      osVersion: installed.osVersion,
+      images: installed.images.flatMap((i) =>
         i.sha256 ? [{ componentId: i.componentId, imageId: i.imageId, sha256: i.sha256.toLowerCase() }] : [],
       ),
     };
@@ -619,6 +662,10 @@ export class EmulatedDevice extends EventEmitter<EmulatedDeviceEvents> {
       this.onReply(parsed.message, payload);
       return;
     }
+    if (parsed.message === 'update') {
+      this.onUpdateTarget(payload);
+      return;
+    }
     if (parsed.message === 'error') {
       const decoded = decode('error', payload);
       if (decoded.ok) {
@@ -642,12 +689,63 @@ export class EmulatedDevice extends EventEmitter<EmulatedDeviceEvents> {
     waiter.resolve(decoded.value);
   }
 
+  private onUpdateTarget(payload: Buffer): void {
+    const decoded = decode('update', payload);
+    if (!decoded.ok) {
+      this.log.warn({ deviceId: this.deviceId, error: decoded.error }, 'unreadable update target');
+      return;
+    }
+    const target = decoded.value;
+    this.log.debug({ deviceId: this.deviceId, deploymentId: target.deploymentId, images: target.images.length }, 'update target');
+    this.emit('update-target', target);
+    this.updater?.onTarget(target);
+  }
+
+  private createUpdater(options: UpdateOptions): Updater {
+    const updater = new Updater(
+      {
+        deviceId: this.deviceId,
+        factoryState: this.factoryState(),
+        log: this.log,
+        isOnline: () => this.current.name === 'online',
+        publishUpdateStatus: async (body) => {
+          await this.onlineClient().publishAsync(upTopic(this.deviceId, 'update-status'), body, { qos: 1 });
+        },
+        tls: () => this.tlsClient(),
+        sendStatus: () => this.sendStatus(this.onlineClient()),
+        reboot: (reason) => void this.reboot(reason),
+      },
+      options,
+    );
+    updater.on('image-state', (report) => this.emit('image-state', report));
+    updater.on('download-resumed', (resumed) => this.emit('download-resumed', resumed));
+    updater.on('application-restarted', (app) => this.emit('application-restarted', app));
+    return updater;
+  }
+
+  /** What the device was made with: the options' OS version and images. */
+  private factoryState(): InstalledState {
+    return { osVersion: this.options.osVersion ?? '24.10', osImageId: null, images: [...(this.options.installedImages ?? [])] };
+  }
+
+  /** Ends the connection and connects again as a freshly booted device, unless stop() is called meanwhile. */
+  private async reboot(reason: RebootReason): Promise<void> {
+    const stops = this.stops;
+    this.log.info({ deviceId: this.deviceId, reason }, 'rebooting');
+    this.emit('rebooting', { reason });
+    await this.shutdown();
+    if (this.stops !== stops || this.current.name !== 'stopped') return;
+    this.bootedAt = null;
+    this.start();
+  }
+
   private async sendStatus(client: MqttClient): Promise<void> {
+    const installed = await this.installed();
     const report: StatusReport = {
       v: 1,
-      osVersion: this.options.osVersion ?? '24.10',
+      osVersion: installed.osVersion,
       uptimeSeconds: Math.floor((Date.now() - (this.bootedAt ?? Date.now())) / 1000),
-      installedImages: [...(this.options.installedImages ?? [])],
+      installedImages: [...installed.images],
     };
     await client.publishAsync(upTopic(this.deviceId, 'status'), encode('status', report), { qos: 1 });
   }

@@ -6,6 +6,7 @@ import { EmulatedDevice, type DeviceLog } from './emulated-device.js';
 import { MemoryCertificateStore } from './certificate-store.js';
 import { MemoryErrorQueueStore } from './error-queue.js';
 import type { IdentityFile } from './identity.js';
+import { MemoryInstalledStore } from './updates/installed-store.js';
 
 export interface FleetOptions {
   readonly identities: readonly IdentityFile[];
@@ -21,6 +22,11 @@ export interface FleetOptions {
    * memory, as it keeps its certificate). @default 0
    */
   readonly crashRatePerHour?: number;
+  /**
+   * With it, every device takes over-the-air updates signed by one of these public keys (SPKI PEM), keeping what it
+   * installed in memory. Without it, update targets are ignored.
+   */
+  readonly trustedSigningKeysPem?: readonly string[];
   readonly log?: DeviceLog;
 }
 
@@ -58,6 +64,9 @@ export class Fleet {
           store: new MemoryErrorQueueStore(),
           ...((options.crashRatePerHour ?? 0) > 0 ? { crashInjection: { perHour: options.crashRatePerHour ?? 0 } } : {}),
         },
+        ...(options.trustedSigningKeysPem
+          ? { updates: { store: new MemoryInstalledStore(), trustedSigningKeysPem: options.trustedSigningKeysPem } }
+          : {}),
       });
       device.on('state', (s) => {
         if (s.previous === 'connecting') this.connecting--;

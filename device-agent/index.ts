@@ -33,6 +33,22 @@ export {
   type InjectedCrash,
 } from './crash-injector.js';
 export { FileCertificateStore, MemoryCertificateStore, type CertificateStore, type StoredCertificate } from './certificate-store.js';
+export {
+  FileInstalledStore,
+  INSTALLED_FILE_SUFFIX,
+  MemoryInstalledStore,
+  type InstalledState,
+  type InstalledStore,
+} from './updates/installed-store.js';
+export { Updater, type ImageStateReport, type InstallOutcome, type RebootReason, type UpdateOptions, type UpdaterEvents, type UpdaterHost } from './updates/updater.js';
+export {
+  DEFAULT_DOWNLOAD_ATTEMPTS,
+  DEFAULT_DOWNLOAD_RETRY,
+  downloadImage,
+  type DownloadRequest,
+  type DownloadResult,
+  type DownloadTls,
+} from './updates/downloader.js';
 export { renewalDelayMs, renewalOverdue, RENEW_FROM, RENEW_UNTIL } from './renewal-schedule.js';
 export { prepareAttestation, type Measurements } from './attestation.js';
 export {

@@ -317,6 +317,8 @@ export interface IssueView {
   readonly lastSeen: Date;
   readonly eventCount: number;
   readonly deviceCount: number;
+  /** The deployment the issue appeared after (its image came with it). */
+  readonly deploymentId: string | null;
 }
 
 export interface IssueFilter {

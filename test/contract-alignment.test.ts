@@ -4,6 +4,10 @@
  */
 import { ATTESTATION_REFUSALS, AttestationStatement, ERROR_EVENT_CATEGORIES, ERROR_EVENT_KINDS } from '../contract/mqtt/messages.js';
 import { CATEGORY_KINDS, ERROR_CATEGORIES } from '../domain/error-reports/error-categories.js';
+import * as contractPackage from '../contract/image/package.js';
+import * as domainImages from '../domain/images/image-types.js';
+import * as nodeCrypto from 'node:crypto';
+
 import { Statement } from '../domain/certificates/attestation-statement.js';
 import type { AttestationRefusalReason } from '../domain/views.js';
 
@@ -33,5 +37,20 @@ describe('domain and MQTT contract agree', () => {
     expect([...ERROR_CATEGORIES]).toEqual([...ERROR_EVENT_CATEGORIES]);
     const contract = Object.fromEntries(Object.entries(ERROR_EVENT_KINDS).map(([c, k]) => [c, { eventType: k.type, eventClass: k.eventClass }]));
     expect(contract).toEqual(CATEGORY_KINDS);
+  });
+
+  test('on the image package: types and the bytes a signature covers', () => {
+    expect([...domainImages.IMAGE_TYPES]).toEqual([...contractPackage.IMAGE_TYPES]);
+    const metadata = { componentId: 'A1B2C3D4-0000-4000-8000-000000000001', name: 'thermostat', version: '1.2.3', type: 'OS' as const, sha256: 'AB'.repeat(32), size: 42 };
+    expect(domainImages.signedBytes(metadata)).toEqual(contractPackage.signedBytes(metadata));
+  });
+
+  test('a package signed with the contract tools verifies in the domain, and a changed field does not', () => {
+    const { generateKeyPairSync } = nodeCrypto;
+    const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const pem = { pub: publicKey.export({ type: 'spki', format: 'pem' }).toString(), priv: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
+    const pkg = contractPackage.makePackage({ componentId: '11111111-2222-4333-8444-555555555555', name: 'app', version: '1', type: 'Application' }, Buffer.from('payload'), pem.priv);
+    expect(domainImages.verifySignature(pkg.metadata, pkg.signature, pem.pub)).toBe(true);
+    expect(domainImages.verifySignature({ ...pkg.metadata, version: '2' }, pkg.signature, pem.pub)).toBe(false);
   });
 });

@@ -29,6 +29,8 @@ export const ErrorIssue = defineEntity({
     eventCount: p.integer(),
     deviceCount: p.integer(),
     openedAt: p.datetime(),
+    /** The deployment whose image the issue first appeared on, when it appeared after that deployment began. */
+    deploymentId: p.uuid().nullable(),
   },
   uniques: [{ properties: ['tenant', 'signature'] }],
   indexes: [{ properties: ['tenant', 'lastSeen'] }, { properties: ['tenant', 'deviceCount'] }],

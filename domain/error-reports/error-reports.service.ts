@@ -74,6 +74,7 @@ export function toIssueView(i: ErrorIssueEntity): IssueView {
     lastSeen: i.lastSeen,
     eventCount: i.eventCount,
     deviceCount: i.deviceCount,
+    deploymentId: i.deploymentId ?? null,
   };
 }
 

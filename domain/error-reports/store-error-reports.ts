@@ -6,6 +6,7 @@
  */
 import { raw, type EntityManager } from '@mikro-orm/core';
 import { AllowedImage } from '../certificates/measurement.entities.js';
+import { Deployment, DeploymentDevice } from '../deployments/deployment.entities.js';
 import { Device, type DeviceEntity } from '../devices/device.entity.js';
 import type { ErrorReported, IssueOpened } from '../events/events.js';
 import { announce } from '../shared/announce.js';
@@ -69,6 +70,7 @@ export function createErrorReportWriter(deps: ServiceDeps, policy: ErrorReportPo
     let isNew = false;
     if (!issue) {
       const id = newId();
+      const deploymentId = await deploymentOf(em, deviceId, e);
       await em.insert(ErrorIssue, {
         id,
         tenant: tenantId,
@@ -84,6 +86,7 @@ export function createErrorReportWriter(deps: ServiceDeps, policy: ErrorReportPo
         eventCount: 0,
         deviceCount: 0,
         openedAt: now,
+        deploymentId,
       });
       issue = { id };
       isNew = true;
@@ -115,9 +118,23 @@ export function createErrorReportWriter(deps: ServiceDeps, policy: ErrorReportPo
         lastSeen: row.lastSeen.toISOString(),
         eventCount: row.eventCount,
         deviceCount: row.deviceCount,
+        deploymentId: row.deploymentId ?? null,
       });
     }
     return issue.id;
+  }
+
+  /** The deployment that put the event's image on this device, if the event came after it began. */
+  async function deploymentOf(em: EntityManager, deviceId: string, e: ErrorEventInput): Promise<string | null> {
+    if (!e.imageId) return null;
+    const rows = await em.find(DeploymentDevice, { device: deviceId, admitted: true }, { fields: ['deployment'], disableIdentityMap: true });
+    if (rows.length === 0) return null;
+    const deployments = await em.find(
+      Deployment,
+      { id: { $in: rows.map((r) => r.deployment) }, createdAt: { $lte: e.startTime } },
+      { orderBy: { createdAt: 'desc' }, disableIdentityMap: true },
+    );
+    return deployments.find((d) => d.imageIds.includes(e.imageId?.toLowerCase() ?? ''))?.id ?? null;
   }
 
   async function storeOnce(deviceId: string, batch: ErrorReportBatch): Promise<Stored & { device: DeviceRow }> {

@@ -83,6 +83,7 @@ export interface IssueOpened {
     readonly lastSeen: string;
     readonly eventCount: number;
     readonly deviceCount: number;
+    readonly deploymentId: string | null;
   };
 }
 

@@ -522,6 +522,8 @@ export type Issue = {
   __typename?: 'Issue';
   category: ErrorCategory;
   componentId?: Maybe<Scalars['ID']['output']>;
+  /** The deployment it appeared after: its image came with that deployment. */
+  deployment?: Maybe<Deployment>;
   deviceCount: Scalars['Int']['output'];
   eventClass: ErrorEventClass;
   /** Sum of the counts of its events, ever (retention purges events, not these counters). */
@@ -1558,6 +1560,7 @@ export type InstalledImageResolvers<ContextType = GatewayContext, ParentType ext
 export type IssueResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Issue'] = ResolversParentTypes['Issue']> = {
   category?: Resolver<ResolversTypes['ErrorCategory'], ParentType, ContextType>;
   componentId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  deployment?: Resolver<Maybe<ResolversTypes['Deployment']>, ParentType, ContextType>;
   deviceCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   eventClass?: Resolver<ResolversTypes['ErrorEventClass'], ParentType, ContextType>;
   eventCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;

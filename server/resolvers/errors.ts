@@ -4,6 +4,7 @@ import type { ErrorReportFilter as DomainErrorReportFilter } from '../../domain/
 import type {
   ErrorReportFilter,
   ErrorReportResolvers,
+  IssueResolvers,
   MutationResolvers,
   QueryResolvers,
   SubscriptionResolvers,
@@ -75,4 +76,7 @@ export const errorsResolvers = {
     device: (report, _args, ctx) => eventDevice(ctx, report.deviceId),
     issue: (report, _args, { services, actor }) => (report.issueId ? services.errorReports.getIssue(actor, report.issueId) : null),
   } satisfies ErrorReportResolvers,
+  Issue: {
+    deployment: (issue, _args, { services, actor }) => (issue.deploymentId ? services.deployments.getDeployment(actor, issue.deploymentId) : null),
+  } satisfies IssueResolvers,
 };

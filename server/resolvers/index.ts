@@ -23,6 +23,7 @@ export const resolvers: Resolvers = {
   TenantCaCertificate: certificatesResolvers.TenantCaCertificate,
   CertificateEvent: certificatesResolvers.CertificateEvent,
   ErrorReport: errorsResolvers.ErrorReport,
+  Issue: errorsResolvers.Issue,
   SigningKey: updatesResolvers.SigningKey,
   IssuedSigningKey: updatesResolvers.IssuedSigningKey,
   Image: updatesResolvers.Image,

@@ -201,5 +201,32 @@ describe.each(TEST_DATABASES)('signed images and deployments on %s', (kind) => {
       expect(resumed.state).toBe('ACTIVE');
       expect(await admitted()).toHaveLength(10);
     });
+
+    test('crash reports from the new image halt the rollout, and the issue they open is linked to the deployment', async () => {
+      const { admin, privateKeyPem, ids, group } = await tenantWithDevices(4);
+      const app = await image(admin, privateKeyPem);
+      fx.clock.advance(1000);
+      const d = await fx.services.deployments.createDeployment(admin, {
+        deviceGroupId: group.id,
+        imageIds: [app.id],
+        rollout: { waves: [{ count: 2 }], maxDevicesPerMinute: null, minSample: 1, maxFailurePercent: null, maxCrashReports: 2 },
+      });
+      const admitted = (await fx.services.deployments.deploymentDevices(admin, d.id, null, { first: 10 })).items.filter((r) => r.admitted).map((r) => r.deviceId);
+      expect(admitted).toHaveLength(2);
+      fx.clock.advance(1000);
+      for (const id of admitted) {
+        await fx.services.presence.reportStatus(id, { osVersion: '24.10', uptimeSeconds: 1, installedImages: [{ componentId: app.componentId, imageId: app.id, name: null, version: null }] });
+        const at = new Date(fx.clock.now().getTime() - 500);
+        await fx.services.errorReports.report(id, {
+          droppedTotal: null,
+          events: [{ eventId: randomUUID(), category: 'AppCrash', componentId: app.componentId, imageId: app.id, exitCode: null, signal: 11, description: null, count: 1, startTime: at, endTime: at }],
+        });
+      }
+      await fx.services.deployments.driveRollouts(PLATFORM, 'node-a');
+      expect(await fx.services.deployments.getDeployment(admin, d.id)).toMatchObject({ state: 'HALTED', reason: '2 crash reports from the new images (threshold 2)' });
+      const [issue] = (await fx.services.errorReports.listIssues(admin, { imageId: app.id }, 'LAST_SEEN', {})).items;
+      expect(issue).toMatchObject({ deploymentId: d.id, deviceCount: 2 });
+      expect(ids.filter((id) => !admitted.includes(id))).toHaveLength(2);
+    });
   });
 });

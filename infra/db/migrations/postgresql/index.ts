@@ -3,11 +3,11 @@ import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261122090640_initial_schema } from './Migration20261122090640_initial_schema.js';
 import { Migration20261122150244_certificate_brokering } from './Migration20261122150244_certificate_brokering.js';
 import { Migration20261202140245_error_reports } from './Migration20261202140245_error_reports.js';
-import { Migration20261202142130_signed_images_and_deployments } from './Migration20261202142130_signed_images_and_deployments.js';
+import { Migration20261202142755_signed_images_and_deployments } from './Migration20261202142755_signed_images_and_deployments.js';
 
 export const POSTGRESQL_MIGRATIONS: readonly MigrationObject[] = [
   { name: 'Migration20261122090640_initial_schema', class: Migration20261122090640_initial_schema },
   { name: 'Migration20261122150244_certificate_brokering', class: Migration20261122150244_certificate_brokering },
   { name: 'Migration20261202140245_error_reports', class: Migration20261202140245_error_reports },
-  { name: 'Migration20261202142130_signed_images_and_deployments', class: Migration20261202142130_signed_images_and_deployments },
+  { name: 'Migration20261202142755_signed_images_and_deployments', class: Migration20261202142755_signed_images_and_deployments },
 ];

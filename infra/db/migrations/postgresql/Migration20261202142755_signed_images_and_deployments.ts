@@ -1,7 +1,7 @@
 import { Migration } from '@mikro-orm/migrations';
 
 /** Generated for postgresql by infra/db/generate-migration.ts from the entity metadata. Do not edit once released. */
-export class Migration20261202142130_signed_images_and_deployments extends Migration {
+export class Migration20261202142755_signed_images_and_deployments extends Migration {
   override up(): void {
     this.addSql('create table "signing_key" ("id" uuid not null, "tenant_id" uuid null, "name" varchar(100) not null, "public_key_pem" text not null, "fingerprint" varchar(64) not null, "created_at" timestamptz not null, constraint "signing_key_pkey" primary key ("id"));');
     this.addSql('create index "signing_key_tenant_id_index" on "signing_key" ("tenant_id");');
@@ -26,6 +26,7 @@ export class Migration20261202142130_signed_images_and_deployments extends Migra
     this.addSql('alter table "deployment" add constraint "deployment_device_group_id_foreign" foreign key ("device_group_id") references "device_group" ("id") on update cascade;');
     this.addSql('alter table "deployment_device" add constraint "deployment_device_deployment_id_foreign" foreign key ("deployment_id") references "deployment" ("id") on update cascade;');
     this.addSql('alter table "deployment_device" add constraint "deployment_device_device_id_foreign" foreign key ("device_id") references "device" ("id") on update cascade;');
+    this.addSql('alter table "error_issue" add column "deployment_id" uuid null;');
   }
 
   override down(): void {
@@ -37,5 +38,6 @@ export class Migration20261202142130_signed_images_and_deployments extends Migra
     this.addSql('drop table if exists "os_feed_release" cascade;');
     this.addSql('drop table if exists "deployment" cascade;');
     this.addSql('drop table if exists "deployment_device" cascade;');
+    this.addSql('alter table "error_issue" drop column "deployment_id";');
   }
 }

@@ -1,7 +1,7 @@
 import { Migration } from '@mikro-orm/migrations';
 
 /** Generated for sqlite by infra/db/generate-migration.ts from the entity metadata. Do not edit once released. */
-export class Migration20261202142130_signed_images_and_deployments extends Migration {
+export class Migration20261202142755_signed_images_and_deployments extends Migration {
   override up(): void {
     this.addSql('create table `signing_key` (`id` text not null, `tenant_id` text null, `name` text not null, `public_key_pem` text not null, `fingerprint` text not null, `created_at` datetime not null, constraint `signing_key_tenant_id_foreign` foreign key(`tenant_id`) references `tenant`(`id`) on delete set null on update cascade, primary key (`id`));');
     this.addSql('create index `signing_key_tenant_id_index` on `signing_key` (`tenant_id`);');
@@ -24,6 +24,7 @@ export class Migration20261202142130_signed_images_and_deployments extends Migra
     this.addSql('create index `deployment_device_deployment_id_admitted_state_index` on `deployment_device` (`deployment_id`, `admitted`, `state`);');
     this.addSql('create index `deployment_device_device_id_index` on `deployment_device` (`device_id`);');
     this.addSql('create unique index `deployment_device_deployment_id_device_id_unique` on `deployment_device` (`deployment_id`, `device_id`);');
+    this.addSql('alter table `error_issue` add column `deployment_id` text null;');
   }
 
   override down(): void {
