@@ -6,7 +6,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -73,7 +73,9 @@ interface Stored<R> {
 async function scenario<R>(name: Scenario, run: () => Promise<R>): Promise<Stored<R> | null> {
   const file = join(resultsDir, `${name}.json`);
   if (only.has(name)) {
-    const stored: Stored<R> = { facts, report: await run() };
+    const report = await run();
+    // Other work on the machine skews every number here: say how busy it was.
+    const stored: Stored<R> = { facts: { ...facts, 'load average after': loadAverage() }, report };
     await writeFile(file, `${JSON.stringify(stored, null, 2)}\n`);
     return stored;
   }
@@ -123,6 +125,13 @@ const markdown = [renderHeader(facts), ...sections].join('\n');
 await writeFile(join(root, 'bench', 'RESULTS.md'), markdown);
 console.log(markdown);
 
+/** 1, 5 and 15 minutes; on 2 cores, anything well above the bench's own ~2 means other processes competed. */
+function loadAverage(): string {
+  return loadavg()
+    .map((n) => n.toFixed(2))
+    .join(' / ');
+}
+
 async function machineFacts(repo: string): Promise<Record<string, string>> {
   const pkg = JSON.parse(await readFile(join(repo, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
   const run = (cmd: string, args: string[]): string => {
@@ -144,5 +153,6 @@ async function machineFacts(repo: string): Promise<Record<string, string>> {
     '@apollo/server': pkg.dependencies['@apollo/server'] ?? '?',
     'graphql-ws': pkg.dependencies['graphql-ws'] ?? '?',
     postgresql: run('psql', ['-At', '-d', values['postgres-url'] ?? DEFAULT_PG_ADMIN_URL, '-c', 'show server_version']),
+    'load average before': loadAverage(),
   };
 }

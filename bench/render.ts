@@ -33,10 +33,16 @@ export function renderHeader(facts: Facts): string {
   ].join('\n');
 }
 
-/** Said under a section whose numbers come from an earlier run than the header's. */
+/**
+ * Said under a section: that its numbers come from an earlier run than the header's, or how busy the machine was
+ * when it ended (other processes on the cores skew every figure).
+ */
 export function renderProvenance(sectionFacts: Facts, headerFacts: Facts): string {
-  if (sectionFacts['date'] === headerFacts['date']) return '';
-  return `_From an earlier run: ${sectionFacts['date'] ?? '?'}, commit ${sectionFacts['commit'] ?? '?'} (bench/results/*.json)._\n\n`;
+  if (sectionFacts['date'] !== headerFacts['date']) {
+    return `_From an earlier run: ${sectionFacts['date'] ?? '?'}, commit ${sectionFacts['commit'] ?? '?'} (bench/results/*.json)._\n\n`;
+  }
+  const load = sectionFacts['load average after'];
+  return load ? `_Load average (1 / 5 / 15 min) when this scenario ended: ${load}._\n\n` : '';
 }
 
 export function renderConnectStorm(r: ConnectStormReport, provenance = ''): string {

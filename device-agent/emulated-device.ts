@@ -445,6 +445,7 @@ export class EmulatedDevice extends EventEmitter<EmulatedDeviceEvents> {
     if (this.current.name !== 'connecting' || this.current.client !== client) return;
     this.transition({ name: 'online', client, since: new Date() }, 0);
     this.emit('online');
+    this.updater?.onOnline();
     if (this.options.attestation && this.options.attestation.enabled !== false) void this.planRenewal();
     // Whatever was recorded while offline, or not acknowledged before the last connection ended.
     if (this.errorQueue) this.flushInBackground();
@@ -712,8 +713,12 @@ export class EmulatedDevice extends EventEmitter<EmulatedDeviceEvents> {
           await this.onlineClient().publishAsync(upTopic(this.deviceId, 'update-status'), body, { qos: 1 });
         },
         tls: () => this.tlsClient(),
-        sendStatus: () => this.sendStatus(this.onlineClient()),
-        reboot: (reason) => void this.reboot(reason),
+        sendStatus: async () => this.sendStatus(this.onlineClient()),
+        reboot: (reason) => {
+          this.reboot(reason).catch((e: unknown) =>
+            this.log.error({ deviceId: this.deviceId, reason, error: e instanceof Error ? e.message : String(e) }, 'reboot failed'),
+          );
+        },
       },
       options,
     );

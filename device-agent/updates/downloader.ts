@@ -86,7 +86,7 @@ export async function downloadImage(req: DownloadRequest): Promise<DownloadResul
   let lastReason = 'no attempt';
   for (let attempt = 0; attempt < maxAttempts; attempt++) {
     req.signal?.throwIfAborted();
-    if (attempt > 0) await delay(retry.delayMs(attempt - 1), undefined, { signal: req.signal, ref: false });
+    if (attempt > 0) await wait(retry.delayMs(attempt - 1), req.signal);
     if (received.bytes > 0) req.onResume?.(received.bytes);
     const cutAfter = attempt === 0 ? req.interruptFirstAttemptAfterBytes : undefined;
     const outcome = await fetchOnce(req, received, cutAfter);
@@ -202,6 +202,16 @@ function responseFraming(
     return { kind: 'body' };
   }
   return { kind: 'interrupted', reason: `HTTP ${status}` };
+}
+
+/** An unref'd wait that an abort ends at once, rejecting with the signal's reason. */
+async function wait(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  try {
+    await delay(ms, undefined, { signal, ref: false });
+  } catch (e) {
+    if (signal?.aborted) throw signal.reason;
+    throw e;
+  }
 }
 
 function errorReason(e: Error): string {

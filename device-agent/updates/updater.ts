@@ -145,10 +145,18 @@ export class Updater extends EventEmitter<UpdaterEvents> {
     this.settled.clear();
   }
 
-  /** A target arrived: it becomes the newest, and a run starts unless one is in progress (it picks it up). */
+  /**
+   * A target arrived: it becomes the newest, and a run starts unless one is in progress (it picks it up). A target
+   * that arrives before the device is online (it follows the status report of the connect) waits for onOnline().
+   */
   onTarget(target: UpdateTarget): void {
     this.newest = target;
     this.arrived++;
+    this.startRun();
+  }
+
+  /** The device is online: a target that arrived while it was connecting starts its run now. */
+  onOnline(): void {
     this.startRun();
   }
 
@@ -162,7 +170,7 @@ export class Updater extends EventEmitter<UpdaterEvents> {
   }
 
   private startRun(): void {
-    if (this.run || !this.newest || this.consumed === this.arrived) return;
+    if (this.run || !this.newest || this.consumed === this.arrived || !this.host.isOnline()) return;
     const abort = new AbortController();
     const done = this.work(abort.signal)
       .catch((e: unknown) => {
@@ -176,7 +184,7 @@ export class Updater extends EventEmitter<UpdaterEvents> {
         if (this.run?.abort !== abort) return;
         this.run = null;
         // A target that arrived while this run was ending (e.g. after reconnecting).
-        if (!abort.signal.aborted && this.host.isOnline()) this.startRun();
+        if (!abort.signal.aborted) this.startRun();
       });
     this.run = { abort, done };
   }
@@ -184,15 +192,17 @@ export class Updater extends EventEmitter<UpdaterEvents> {
   /** Works through the newest target; after each image, switches to a newer one if it arrived. */
   private async work(signal: AbortSignal): Promise<void> {
     let target = this.take();
+    /** (deployment, image) pairs this run went through. */
     const attempted = new Set<string>();
     let queue = ordered(target.images);
     for (let image = queue.shift(); image; image = queue.shift()) {
-      attempted.add(image.imageId.toLowerCase());
+      attempted.add(key(target.deploymentId, image.imageId));
       await this.process(target, image, signal);
       if (this.arrived !== this.consumed) {
         target = this.take();
-        // Images no longer in the target are dropped; new ones join in the target's order.
-        queue = ordered(target.images).filter((i) => !attempted.has(i.imageId.toLowerCase()));
+        // Images no longer in the target are dropped; the others, for this deployment, follow in its order.
+        const deploymentId = target.deploymentId;
+        queue = ordered(target.images).filter((i) => !attempted.has(key(deploymentId, i.imageId)));
       }
     }
   }
@@ -269,8 +279,12 @@ export class Updater extends EventEmitter<UpdaterEvents> {
     this.reported.add(pair);
     this.host.log.info({ deviceId: this.host.deviceId, imageId: image.imageId, type: image.type, version: image.version }, 'image installed');
     if (isOs(image)) {
-      await this.report(deploymentId, image, 'installed', signal);
-      this.host.reboot('os-update');
+      // The new OS runs after a reboot, whether or not the report got through.
+      try {
+        await this.report(deploymentId, image, 'installed', signal);
+      } finally {
+        if (!signal.aborted) this.host.reboot('os-update');
+      }
       throw new RunEnded('the device restarts');
     }
     this.host.log.info({ deviceId: this.host.deviceId, componentId: image.componentId, imageId: image.imageId }, 'application restarted');

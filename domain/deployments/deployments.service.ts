@@ -22,7 +22,7 @@ import type { ServiceDeps } from '../shared/service-deps.js';
 import { normalizeDeviceId, requireDeviceId, requireOneOf, requireUuid } from '../shared/validation.js';
 import type { DeploymentDeviceView, DeploymentProgress, DeploymentView, DeviceTarget, DeviceUpdateView, ImageView, UpdateReport } from '../views.js';
 import { Deployment, DeploymentDevice, type DeploymentDeviceEntity, type DeploymentEntity } from './deployment.entities.js';
-import { currentDeployment, loadTargetDevice, reconcileWithInstalled, resolveTarget, rowFor, type ResolvedTarget } from './device-targets.js';
+import { loadTargetDevice, reconcileWithInstalled, resolveTarget, rowFor, type ResolvedTarget } from './device-targets.js';
 import { decide, DEVICE_UPDATE_STATES, deviceStateOf, policyProblem, type DeviceUpdateState, type RolloutPolicy } from './rollout.js';
 
 export const ROLLOUT_JOB = 'rollout-driver';
