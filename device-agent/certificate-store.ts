@@ -3,8 +3,7 @@
  * it is for. The file store writes `<identity file>.certificate.json` (mode 0600, replaced atomically), so a
  * device keeps its certificate across restarts and renews only when due.
  */
-import { randomBytes } from 'node:crypto';
-import { chmod, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { besideIdentity, readJsonFile, writeJsonFileAtomically } from './json-file.js';
 
 export interface StoredCertificate {
   readonly certificatePem: string;
@@ -32,7 +31,6 @@ export class MemoryCertificateStore implements CertificateStore {
   }
 }
 
-const FILE_MODE = 0o600;
 export const CERTIFICATE_FILE_SUFFIX = '.certificate.json';
 
 export class FileCertificateStore implements CertificateStore {
@@ -40,31 +38,16 @@ export class FileCertificateStore implements CertificateStore {
 
   /** The certificate store that belongs to an identity file. */
   static besideIdentity(identityPath: string): FileCertificateStore {
-    return new FileCertificateStore(`${identityPath.replace(/\.json$/, '')}${CERTIFICATE_FILE_SUFFIX}`);
+    return new FileCertificateStore(besideIdentity(identityPath, CERTIFICATE_FILE_SUFFIX));
   }
 
   async load(): Promise<StoredCertificate | null> {
-    let text: string;
-    try {
-      text = await readFile(this.path, 'utf8');
-    } catch (e) {
-      if (typeof e === 'object' && e !== null && Reflect.get(e, 'code') === 'ENOENT') return null;
-      throw e;
-    }
-    const value: unknown = JSON.parse(text);
+    const value = await readJsonFile(this.path, 'certificate');
     return isStoredCertificate(value) ? value : null;
   }
 
   async save(certificate: StoredCertificate): Promise<void> {
-    const temporary = `${this.path}.${randomBytes(6).toString('hex')}.tmp`;
-    try {
-      await writeFile(temporary, `${JSON.stringify(certificate, null, 2)}\n`, { mode: FILE_MODE, flag: 'wx' });
-      await chmod(temporary, FILE_MODE);
-      await rename(temporary, this.path);
-    } catch (e) {
-      await rm(temporary, { force: true });
-      throw e;
-    }
+    await writeJsonFileAtomically(this.path, certificate);
   }
 }
 

@@ -4,8 +4,7 @@
  * that every batch reports. The file store writes `<identity file>.errors.json` (mode 0600, replaced atomically), so
  * a device keeps its unsent events and its drop count across restarts.
  */
-import { randomBytes } from 'node:crypto';
-import { chmod, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { besideIdentity, readJsonFile, writeJsonFileAtomically } from './json-file.js';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { ErrorEvent } from '../contract/mqtt/messages.js';
 
@@ -32,7 +31,6 @@ export class MemoryErrorQueueStore implements ErrorQueueStore {
   }
 }
 
-const FILE_MODE = 0o600;
 const FILE_VERSION = 1;
 export const ERROR_QUEUE_FILE_SUFFIX = '.errors.json';
 const eventCheck = TypeCompiler.Compile(ErrorEvent);
@@ -42,24 +40,13 @@ export class FileErrorQueueStore implements ErrorQueueStore {
 
   /** The error queue store that belongs to an identity file: `<identity path without .json>.errors.json`. */
   static besideIdentity(identityPath: string): FileErrorQueueStore {
-    return new FileErrorQueueStore(`${identityPath.replace(/\.json$/, '')}${ERROR_QUEUE_FILE_SUFFIX}`);
+    return new FileErrorQueueStore(besideIdentity(identityPath, ERROR_QUEUE_FILE_SUFFIX));
   }
 
   /** A missing file is an empty queue (null); an unreadable one is an error, so no event is silently lost. */
   async load(): Promise<ErrorQueueState | null> {
-    let text: string;
-    try {
-      text = await readFile(this.path, 'utf8');
-    } catch (e) {
-      if (typeof e === 'object' && e !== null && Reflect.get(e, 'code') === 'ENOENT') return null;
-      throw e;
-    }
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch {
-      throw new Error(`${this.path}: the error queue file is not valid JSON`);
-    }
+    const value = await readJsonFile(this.path, 'error queue');
+    if (value === null) return null;
     const problem = stateProblem(value);
     if (problem !== null) throw new Error(`${this.path}: not an error queue file (${problem})`);
     const state = value as { events: ErrorEvent[]; droppedTotal: number };
@@ -67,16 +54,7 @@ export class FileErrorQueueStore implements ErrorQueueStore {
   }
 
   async save(state: ErrorQueueState): Promise<void> {
-    const temporary = `${this.path}.${randomBytes(6).toString('hex')}.tmp`;
-    const file = { version: FILE_VERSION, droppedTotal: state.droppedTotal, events: state.events };
-    try {
-      await writeFile(temporary, `${JSON.stringify(file, null, 2)}\n`, { mode: FILE_MODE, flag: 'wx' });
-      await chmod(temporary, FILE_MODE);
-      await rename(temporary, this.path);
-    } catch (e) {
-      await rm(temporary, { force: true });
-      throw e;
-    }
+    await writeJsonFileAtomically(this.path, { version: FILE_VERSION, droppedTotal: state.droppedTotal, events: state.events });
   }
 }
 

@@ -3,8 +3,7 @@
  * and board-configuration images. The file store writes `<identity file>.installed.json` (mode 0600, replaced
  * atomically), so what a device installed over the air survives a restart, as on a real chip.
  */
-import { randomBytes } from 'node:crypto';
-import { chmod, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { besideIdentity, readJsonFile, writeJsonFileAtomically } from '../json-file.js';
 import { Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { InstalledImage as InstalledImageSchema, type StatusReport } from '../../contract/mqtt/messages.js';
@@ -41,7 +40,6 @@ export class MemoryInstalledStore implements InstalledStore {
   }
 }
 
-const FILE_MODE = 0o600;
 const FILE_VERSION = 1;
 export const INSTALLED_FILE_SUFFIX = '.installed.json';
 
@@ -61,24 +59,13 @@ export class FileInstalledStore implements InstalledStore {
 
   /** The installed-images store that belongs to an identity file: `<identity path without .json>.installed.json`. */
   static besideIdentity(identityPath: string): FileInstalledStore {
-    return new FileInstalledStore(`${identityPath.replace(/\.json$/, '')}${INSTALLED_FILE_SUFFIX}`);
+    return new FileInstalledStore(besideIdentity(identityPath, INSTALLED_FILE_SUFFIX));
   }
 
   /** A missing file is null; an unreadable one is an error (a device must not forget what it runs silently). */
   async load(): Promise<InstalledState | null> {
-    let text: string;
-    try {
-      text = await readFile(this.path, 'utf8');
-    } catch (e) {
-      if (typeof e === 'object' && e !== null && Reflect.get(e, 'code') === 'ENOENT') return null;
-      throw e;
-    }
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch {
-      throw new Error(`${this.path}: the installed-images file is not valid JSON`);
-    }
+    const value = await readJsonFile(this.path, 'installed-images');
+    if (value === null) return null;
     if (!checkInstalledFile.Check(value)) {
       const first = checkInstalledFile.Errors(value).First();
       throw new Error(`${this.path}: not an installed-images file (${first ? `${first.path || '/'}: ${first.message}` : 'bad shape'})`);
@@ -87,15 +74,6 @@ export class FileInstalledStore implements InstalledStore {
   }
 
   async save(state: InstalledState): Promise<void> {
-    const temporary = `${this.path}.${randomBytes(6).toString('hex')}.tmp`;
-    const file = { version: FILE_VERSION, osVersion: state.osVersion, osImageId: state.osImageId, images: state.images };
-    try {
-      await writeFile(temporary, `${JSON.stringify(file, null, 2)}\n`, { mode: FILE_MODE, flag: 'wx' });
-      await chmod(temporary, FILE_MODE);
-      await rename(temporary, this.path);
-    } catch (e) {
-      await rm(temporary, { force: true });
-      throw e;
-    }
+    await writeJsonFileAtomically(this.path, { version: FILE_VERSION, osVersion: state.osVersion, osImageId: state.osImageId, images: state.images });
   }
 }
