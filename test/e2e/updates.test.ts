@@ -444,4 +444,39 @@ describe.each(TEST_DATABASES)('over-the-air updates on %s', (kind) => {
     expect(after).not.toContain(old.id);
     await progress.close();
   });
+
+  test('the upload endpoint and the progress stream refuse strangers, readers and payloads that are not the signed ones', async () => {
+    const payload = randomBytes(2048);
+    const pkg = makePackage({ componentId: randomUUID(), name: 'app', version: '1.0.0', type: 'Application' }, payload, tenant.signingPrivateKey);
+    const { createImage } = await gqlOk<{ createImage: { image: { id: string; uploadPath: string; status: string } } }>(
+      svc.graphqlUrl,
+      tenant.key,
+      `mutation($input: CreateImageInput!) { createImage(input: $input) { image { id uploadPath status } } }`,
+      { input: { ...pkg.metadata, signature: pkg.signature } },
+    );
+    expect(createImage.image.status).toBe('PENDING_UPLOAD');
+    const put = (key: string | null, body: Uint8Array) =>
+      fetch(`${svc.graphqlUrl.replace(/\/graphql$/, '')}${createImage.image.uploadPath}`, { method: 'PUT', headers: key ? { authorization: `Bearer ${key}` } : {}, body });
+    const reader = (await gqlOk<{ createApiKey: { secret: string } }>(svc.graphqlUrl, tenant.key, `mutation { createApiKey(input: { name: "r", role: Reader }) { secret } }`)).createApiKey.secret;
+    const stranger = await createUpdateTenant(`Uploader ${kind}`);
+
+    expect((await put(null, payload)).status).toBe(401);
+    expect((await put('sgk_nope', payload)).status).toBe(401);
+    expect((await put(reader, payload)).status).toBe(403);
+    expect((await put(stranger.key, payload)).status).toBe(404);
+    const truncated = await put(tenant.key, payload.subarray(0, 100));
+    expect(truncated.status).toBe(400);
+    expect(((await truncated.json()) as { code: string }).code).toBe('BAD_USER_INPUT');
+    expect((await put(tenant.key, payload)).status).toBe(200);
+    const { image } = await gqlOk<{ image: { status: string; uploadPath: string | null } }>(svc.graphqlUrl, tenant.key, `query($id: ID!) { image(id: $id) { status uploadPath } }`, { id: createImage.image.id });
+    expect(image).toEqual({ status: 'READY', uploadPath: null });
+    expect(errorCodes(await gql(svc.graphqlUrl, stranger.key, `query($id: ID!) { image(id: $id) { id } }`, { id: createImage.image.id }))).toEqual(['NOT_FOUND']);
+
+    const deploymentId = await deploy(tenant.key, (await freshGroups(tenant))['Production']!, [createImage.image.id]);
+    const watched = subscribe(svc.wsUrl, stranger.key, `subscription($id: ID!) { deploymentProgress(deploymentId: $id) { state } }`, { id: deploymentId });
+    await until(() => watched.error() !== null, 10_000, 'the stranger to be refused');
+    expect(JSON.stringify(watched.error())).toContain('NOT_FOUND');
+    expect(watched.items).toEqual([]);
+    await watched.close();
+  });
 });
