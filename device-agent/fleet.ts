@@ -37,6 +37,10 @@ export interface FleetSummary {
   readonly certified: number;
   /** Error events the broker acknowledged, over all devices. */
   readonly errorEventsSent: number;
+  /** Devices in the middle of an update (their last report: pending, downloading or installing). */
+  readonly updating: number;
+  /** Images installed over the air, over all devices. */
+  readonly installed: number;
   /** Devices whose last connection attempt failed, by the reason of that failure. */
   readonly failing: Readonly<Record<string, number>>;
 }
@@ -49,6 +53,8 @@ export class Fleet {
   private online = 0;
   private readonly certified = new Set<string>();
   private errorEventsSent = 0;
+  private readonly updatingDevices = new Set<string>();
+  private installed = 0;
   private readonly lastFailure = new Map<string, string>();
   private stopping = false;
   private starting: Promise<void> | null = null;
@@ -78,6 +84,11 @@ export class Fleet {
       });
       device.on('certificate', () => this.certified.add(device.deviceId));
       device.on('error-reports-sent', ({ count }) => (this.errorEventsSent += count));
+      device.on('image-state', ({ state }) => {
+        if (state === 'pending' || state === 'downloading' || state === 'installing') this.updatingDevices.add(device.deviceId);
+        else this.updatingDevices.delete(device.deviceId);
+        if (state === 'installed') this.installed++;
+      });
       return device;
     });
   }
@@ -97,6 +108,8 @@ export class Fleet {
       online: this.online,
       certified: this.certified.size,
       errorEventsSent: this.errorEventsSent,
+      updating: this.updatingDevices.size,
+      installed: this.installed,
       failing,
     };
   }
@@ -128,8 +141,8 @@ export class Fleet {
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * One line for a terminal: "48/50 online, 47 certified, 50 started, 12 error events sent; failing: 2 × ECONNREFUSED"
- * (error events only once some were sent).
+ * One line for a terminal: "48/50 online, 47 certified, 50 started, 3 updating, 45 installed, 12 error events sent;
+ * failing: 2 × ECONNREFUSED" (updates and error events only once there are some).
  */
 export function formatSummary(s: FleetSummary): string {
   const failing = Object.entries(s.failing)
@@ -137,5 +150,6 @@ export function formatSummary(s: FleetSummary): string {
     .map(([reason, n]) => `${n} × ${reason}`)
     .join(', ');
   const errors = s.errorEventsSent > 0 ? `, ${s.errorEventsSent} error event${s.errorEventsSent === 1 ? '' : 's'} sent` : '';
-  return `${s.online}/${s.total} online, ${s.certified} certified, ${s.started} started${errors}${failing ? `; failing: ${failing}` : ''}`;
+  const updates = s.updating > 0 || s.installed > 0 ? `, ${s.updating} updating, ${s.installed} installed` : '';
+  return `${s.online}/${s.total} online, ${s.certified} certified, ${s.started} started${updates}${errors}${failing ? `; failing: ${failing}` : ''}`;
 }
