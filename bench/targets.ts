@@ -84,6 +84,7 @@ export async function startSpheregateTarget(dataDir: string, opts: SpheregateOpt
     SPHEREGATE_DATA_DIR: dataDir,
     SPHEREGATE_HTTP_PORT: '0',
     SPHEREGATE_MQTT_PORT: '0',
+    SPHEREGATE_DOWNLOAD_PORT: '0',
     SPHEREGATE_BIND_ADDRESS: '127.0.0.1',
     SPHEREGATE_NODE_ID: 'bench',
     ...opts.env,
