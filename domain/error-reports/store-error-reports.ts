@@ -56,22 +56,29 @@ export function createErrorReportWriter(deps: ServiceDeps, policy: ErrorReportPo
     if (changed === 0) await em.insert(ErrorReportDrop, { id: newId(), tenant: tenantId, device: device.id, hourBucket, reason, dropped: count, updatedAt: now });
   }
 
-  /** Finds or opens the issue of a signature; counts the events and, once, the device. */
+  /**
+   * Finds or opens the issue of one signature and counts a batch's events of it (all from one device) in a few
+   * statements, whatever their number: one lookup, one device check, one counter update, and the seen-times
+   * widened only when they grow.
+   */
   async function foldIntoIssue(
     em: EntityManager,
     tenantId: string,
     deviceId: string,
-    e: ErrorEventInput,
+    events: readonly ErrorEventInput[],
     now: Date,
     opened: Array<IssueOpened['issue']>,
   ): Promise<string> {
+    const [e] = events;
+    if (!e) throw new Error('no events to fold');
     const signature = signatureOf(e);
-    let issue: Pick<ErrorIssueEntity, 'id'> | null = await em.findOne(ErrorIssue, { tenant: tenantId, signature }, { fields: ['id'], disableIdentityMap: true });
-    let isNew = false;
-    if (!issue) {
+    const firstSeen = new Date(Math.min(...events.map((x) => x.startTime.getTime())));
+    const lastSeen = new Date(Math.max(...events.map((x) => x.endTime.getTime())));
+    const count = events.reduce((n, x) => n + x.count, 0);
+    const existing = await em.findOne(ErrorIssue, { tenant: tenantId, signature }, { fields: ['id', 'firstSeen', 'lastSeen'], disableIdentityMap: true });
+    if (!existing) {
       const id = newId();
-      const deploymentId = await deploymentOf(em, deviceId, e);
-      await em.insert(ErrorIssue, {
+      const row = {
         id,
         tenant: tenantId,
         signature,
@@ -81,47 +88,45 @@ export function createErrorReportWriter(deps: ServiceDeps, policy: ErrorReportPo
         imageId: e.imageId?.toLowerCase() ?? null,
         exitCode: e.exitCode,
         signal: e.signal,
-        firstSeen: e.startTime,
-        lastSeen: e.endTime,
-        eventCount: 0,
-        deviceCount: 0,
+        firstSeen,
+        lastSeen,
+        eventCount: count,
+        deviceCount: 1,
         openedAt: now,
-        deploymentId,
-      });
-      issue = { id };
-      isNew = true;
-    }
-    const seenOnDevice = await em.count(ErrorIssueDevice, { issue: issue.id, device: deviceId });
-    if (seenOnDevice === 0) await em.insert(ErrorIssueDevice, { id: newId(), issue: issue.id, device: deviceId });
-    await em.nativeUpdate(
-      ErrorIssue,
-      { id: issue.id },
-      {
-        eventCount: raw(`event_count + ${e.count}`),
-        ...(seenOnDevice === 0 ? { deviceCount: raw('device_count + 1') } : {}),
-      },
-    );
-    // first/last seen only ever widen.
-    await em.nativeUpdate(ErrorIssue, { id: issue.id, firstSeen: { $gt: e.startTime } }, { firstSeen: e.startTime });
-    await em.nativeUpdate(ErrorIssue, { id: issue.id, lastSeen: { $lt: e.endTime } }, { lastSeen: e.endTime });
-    if (isNew) {
-      const row = await em.findOneOrFail(ErrorIssue, { id: issue.id }, { disableIdentityMap: true });
+        deploymentId: await deploymentOf(em, deviceId, e),
+      };
+      await em.insert(ErrorIssue, row);
+      await em.insert(ErrorIssueDevice, { id: newId(), issue: id, device: deviceId });
       opened.push({
-        id: row.id,
+        id,
         category: row.category,
         eventClass: row.eventClass,
-        componentId: row.componentId ?? null,
-        imageId: row.imageId ?? null,
-        exitCode: row.exitCode ?? null,
-        signal: row.signal ?? null,
-        firstSeen: row.firstSeen.toISOString(),
-        lastSeen: row.lastSeen.toISOString(),
-        eventCount: row.eventCount,
-        deviceCount: row.deviceCount,
-        deploymentId: row.deploymentId ?? null,
+        componentId: row.componentId,
+        imageId: row.imageId,
+        exitCode: row.exitCode,
+        signal: row.signal,
+        firstSeen: firstSeen.toISOString(),
+        lastSeen: lastSeen.toISOString(),
+        eventCount: count,
+        deviceCount: 1,
+        deploymentId: row.deploymentId,
       });
+      return id;
     }
-    return issue.id;
+    const seenOnDevice = await em.count(ErrorIssueDevice, { issue: existing.id, device: deviceId });
+    if (seenOnDevice === 0) await em.insert(ErrorIssueDevice, { id: newId(), issue: existing.id, device: deviceId });
+    await em.nativeUpdate(
+      ErrorIssue,
+      { id: existing.id },
+      {
+        eventCount: raw(`event_count + ${count}`),
+        ...(seenOnDevice === 0 ? { deviceCount: raw('device_count + 1') } : {}),
+        // first/last seen only ever widen (conditional, so concurrent batches cannot narrow them).
+      },
+    );
+    if (firstSeen < existing.firstSeen) await em.nativeUpdate(ErrorIssue, { id: existing.id, firstSeen: { $gt: firstSeen } }, { firstSeen });
+    if (lastSeen > existing.lastSeen) await em.nativeUpdate(ErrorIssue, { id: existing.id, lastSeen: { $lt: lastSeen } }, { lastSeen });
+    return existing.id;
   }
 
   /** The deployment that put the event's image on this device, if the event came after it began. */
@@ -185,9 +190,18 @@ export function createErrorReportWriter(deps: ServiceDeps, policy: ErrorReportPo
 
       const opened: Array<IssueOpened['issue']> = [];
       const reports: Array<ErrorReported['report']> = [];
+      // Unplanned events fold into issues, one signature at a time.
+      const bySignature = new Map<string, ErrorEventInput[]>();
       for (const e of accepted) {
+        if (CATEGORY_KINDS[e.category].eventType !== 'Unplanned') continue;
+        const key = signatureOf(e);
+        bySignature.set(key, [...(bySignature.get(key) ?? []), e]);
+      }
+      const issueOf = new Map<string, string>();
+      for (const [key, events] of bySignature) issueOf.set(key, await foldIntoIssue(em, tenantId, deviceId, events, now, opened));
+      const rows = accepted.map((e) => {
         const kind = CATEGORY_KINDS[e.category];
-        const issueId = kind.eventType === 'Unplanned' ? await foldIntoIssue(em, tenantId, deviceId, e, now, opened) : null;
+        const issueId = kind.eventType === 'Unplanned' ? (issueOf.get(signatureOf(e)) ?? null) : null;
         const row = {
           id: newId(),
           tenant: tenantId,
@@ -220,8 +234,10 @@ export function createErrorReportWriter(deps: ServiceDeps, policy: ErrorReportPo
           endTime: e.endTime.toISOString(),
           receivedAt: now.toISOString(),
         });
-        await em.insert(ErrorReport, row);
-      }
+        return row;
+      });
+      // One statement for the whole batch.
+      if (rows.length > 0) await em.insertMany(ErrorReport, rows);
       return {
         device,
         reports,
