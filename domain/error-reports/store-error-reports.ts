@@ -16,7 +16,7 @@ import { isUniqueViolation } from '../shared/persistence.js';
 import type { ErrorReportPolicy, ServiceDeps } from '../shared/service-deps.js';
 import type { ErrorEventInput, ErrorIngestResult, ErrorReportBatch } from '../views.js';
 import { CATEGORY_KINDS, describeEvent, hourBucketOf, HOUR_MS, needsImage, signatureOf } from './error-categories.js';
-import { ErrorIssue, ErrorIssueDevice, ErrorReport, ErrorReportDrop, type DropReason, type ErrorIssueEntity } from './error-report.entities.js';
+import { ErrorIssue, ErrorIssueDevice, ErrorReport, ErrorReportDrop, type DropReason } from './error-report.entities.js';
 
 const DAY_MS = 86_400_000;
 /** A unique violation means another node stored the same thing at the same moment: retry the batch afresh. */
