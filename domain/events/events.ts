@@ -3,6 +3,8 @@
  * missed an event re-reads the database. Every event names its tenant (null: an unclaimed device) so fan-out can
  * be scoped without a lookup.
  */
+import type { DeploymentProgress } from '../views.js';
+
 export interface DeviceStatusChanged {
   readonly type: 'DeviceStatusChanged';
   readonly tenantId: string | null;
@@ -103,15 +105,7 @@ export interface DeploymentProgressChanged {
   readonly state: 'ACTIVE' | 'HALTED' | 'CANCELLED' | 'SUPERSEDED';
   readonly reason: string | null;
   readonly wave: number;
-  readonly progress: {
-    readonly total: number;
-    readonly pending: number;
-    readonly downloading: number;
-    readonly installing: number;
-    readonly installed: number;
-    readonly failed: number;
-    readonly rejected: number;
-  };
+  readonly progress: DeploymentProgress;
   readonly at: string;
 }
 

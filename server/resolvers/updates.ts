@@ -1,7 +1,7 @@
 /** Signed images, signing keys, OS feeds, deployments and their live progress. The payload upload is http/image-upload-route.ts. */
 import type { RolloutPolicy } from '../../domain/deployments/rollout.js';
 import { isDomainError } from '../../domain/shared/errors.js';
-import type { ImageView } from '../../domain/views.js';
+import type { DeviceUpdateView, ImageView } from '../../domain/views.js';
 import type {
   DeploymentDeviceResolvers,
   DeploymentResolvers,
@@ -18,6 +18,10 @@ import type {
 import type { GatewayContext } from '../context.js';
 import { eventDevice, tenantEventStream } from '../subscriptions/tenant-stream.js';
 import { loadDeviceGroup } from './products.js';
+
+/** targetImages and updateState of one device share one domain call per request. */
+const loadDeviceUpdate = ({ cache, services, actor }: GatewayContext, deviceId: string): Promise<DeviceUpdateView> =>
+  cache.memo(`deviceUpdate:${deviceId}`, () => services.deployments.deviceUpdate(actor, deviceId));
 
 export const uploadPathOf = (imageId: string): string => `/images/${imageId}/payload`;
 
@@ -107,7 +111,7 @@ export const updatesResolvers = {
   } satisfies DeploymentDeviceResolvers,
   Device: {
     installedImages: (device) => [...device.status.installedImages],
-    targetImages: (device, _args, { services, actor }) => services.deployments.deviceUpdate(actor, device.id).then((u) => [...u.targetImages]),
-    updateState: (device, _args, { services, actor }) => services.deployments.deviceUpdate(actor, device.id).then((u) => u.updateState),
+    targetImages: (device, _args, ctx) => loadDeviceUpdate(ctx, device.id).then((u) => [...u.targetImages]),
+    updateState: (device, _args, ctx) => loadDeviceUpdate(ctx, device.id).then((u) => u.updateState),
   } satisfies DeviceResolvers,
 };
