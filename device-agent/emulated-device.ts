@@ -175,6 +175,8 @@ export interface EmulatedDeviceEvents {
   'certificate-refused': [{ readonly reason: string; readonly message: string; readonly renewal: boolean }];
   /** The broker acknowledged an error-reports batch of `count` events (they left the queue). */
   'error-reports-sent': [{ readonly count: number }];
+  /** A TLS connection to the broker is up; `resumed` when it resumed an earlier session (no full handshake). */
+  tls: [{ readonly resumed: boolean }];
   /** Recording an event dropped the oldest `dropped` events of a full queue. */
   'error-events-dropped': [{ readonly dropped: number; readonly droppedTotal: number }];
   /** A target arrived on down/update (emitted whether or not updates are configured). */
@@ -229,6 +231,8 @@ export class EmulatedDevice extends EventEmitter<EmulatedDeviceEvents> {
   private readonly errorQueue: ErrorQueue | null;
   private readonly errorBatchSize: number;
   private readonly crashInjector: CrashInjector | null;
+  /** The newest TLS session ticket the broker gave, and the client certificate it belongs to. */
+  private tlsSession: { readonly cert: string; readonly ticket: Buffer } | null = null;
   /** The flush in progress; cleared (before its waiters resume) once it settles. */
   private flushing: Promise<number> | null = null;
   private readonly updater: Updater | null;
@@ -417,8 +421,21 @@ export class EmulatedDevice extends EventEmitter<EmulatedDeviceEvents> {
       ...this.tlsClient(),
       rejectUnauthorized: true,
     };
+    // TLS session resumption: a reconnect offers the last session's ticket, so the broker skips the full
+    // (ECDSA) handshake. Only for the same client certificate: a device that moved to its tenant certificate
+    // starts afresh, so the broker never sees it under the old one.
+    const resumable = this.tlsSession !== null && this.tlsSession.cert === options.cert ? this.tlsSession.ticket : undefined;
     this.lastError = undefined;
-    const client = connect(this.options.brokerUrl, options);
+    const client = connect(this.options.brokerUrl, { ...options, ...(resumable ? { session: resumable } : {}) });
+    const certificate = options.cert;
+    client.stream.on('session', (ticket: Buffer) => {
+      if (typeof certificate === 'string') this.tlsSession = { cert: certificate, ticket };
+    });
+    client.stream.once('secureConnect', () => {
+      const socket: unknown = client.stream;
+      const reused = typeof socket === 'object' && socket !== null && 'isSessionReused' in socket && typeof socket.isSessionReused === 'function' ? Boolean(socket.isSessionReused()) : false;
+      this.emit('tls', { resumed: reused });
+    });
     client.on('connect', () => void this.onConnected(client));
     client.on('message', (topic, payload) => this.onMessage(topic, payload));
     client.on('error', (error) => {
