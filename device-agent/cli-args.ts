@@ -18,7 +18,7 @@ export const USAGE = `Usage: device-agent <command> [options]
 Commands:
   manufacture   Make device identities: each device creates its own P-256 key and CSR, the service signs them.
   run           Run emulated devices over MQTT with mutual TLS until Ctrl-C / SIGTERM.
-  fleet         Manufacture N devices in memory (optionally claim them) and run them all in this process.
+  fleet         Manufacture N devices in memory (optionally claim them) and run them (in this process or workers).
 
 device-agent manufacture --count N --out DIR [options]
   --count N          how many devices to make (1-${MAX_COUNT})
@@ -59,6 +59,8 @@ device-agent fleet --count N [options]
   --crash-rate R     inject R crashes per device per hour on average (default 0: none; up to ${MAX_CRASH_RATE}),
                      sent as error reports (queued in memory until acknowledged)
   --image-trust FILE take over-the-air updates signed by one of the public keys (PEM) in FILE (kept in memory)
+  --workers N        run the devices in N worker processes (default 1: this process), when one core is not enough
+                     for their TLS and crypto; the summary adds them up
   Prints a one-line summary every second; Ctrl-C stops every device cleanly.
 
   -h, --help         show this help
@@ -104,7 +106,12 @@ export type FleetCommand = {
   readonly crashRatePerHour: number;
   /** PEM file of the image signing keys the devices trust; null: no over-the-air updates. */
   readonly imageTrustFile: string | null;
+  /** Worker processes running the devices; 1: all in this process. */
+  readonly workers: number;
 };
+
+/** Worker processes a fleet may use: a few per core is plenty. */
+export const MAX_WORKERS = 64;
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -160,6 +167,7 @@ function parseFleet(args: string[], env: Readonly<Record<string, string | undefi
     'no-attest': { type: 'boolean' },
     'crash-rate': { type: 'string' },
     'image-trust': { type: 'string' },
+    workers: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values['help'] === true) return { kind: 'help' };
@@ -187,6 +195,7 @@ function parseFleet(args: string[], env: Readonly<Record<string, string | undefi
     attest: values['no-attest'] !== true,
     crashRatePerHour: crashRate(values['crash-rate']),
     imageTrustFile: optionalString(values['image-trust']) ?? null,
+    workers: whole('--workers', optionalString(values['workers']) ?? '1', 1, MAX_WORKERS),
   };
   return command;
 }

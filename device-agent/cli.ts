@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { ADMIN_KEY_ENV, DEFAULT_ADMIN_KEY_FILE, USAGE, UsageError, parseCommand, type Command, type FleetCommand } from './cli-args.js';
 import { claimIntoGroup } from './claim.js';
 import { Fleet, formatSummary } from './fleet.js';
+import { WorkerFleet, type FleetControl } from './fleet-workers.js';
 import { EmulatedDevice, type DeviceLog } from './emulated-device.js';
 import { CERTIFICATE_FILE_SUFFIX, FileCertificateStore } from './certificate-store.js';
 import { ERROR_QUEUE_FILE_SUFFIX, FileErrorQueueStore } from './error-queue.js';
@@ -132,14 +133,16 @@ async function runFleet(command: FleetCommand, io: CliIo): Promise<number> {
     await claimIntoGroup({ serviceUrl: command.serviceUrl, tenantKey: command.claim.tenantKey, deviceIds: identities.map((i) => i.deviceId), deviceGroupId: command.claim.deviceGroupId });
     io.err(`claimed ${identities.length} devices into group ${command.claim.deviceGroupId}`);
   }
-  const fleet = new Fleet({
+  const options = {
     identities,
     brokerUrl: command.brokerUrl,
     rampPerSecond: command.rampPerSecond,
     attest: command.attest,
     crashRatePerHour: command.crashRatePerHour,
     ...(trustedSigningKeysPem ? { trustedSigningKeysPem } : {}),
-  });
+  };
+  const fleet: FleetControl = command.workers > 1 ? new WorkerFleet(options, command.workers) : new Fleet(options);
+  if (command.workers > 1) io.err(`running the devices in ${Math.min(command.workers, identities.length)} worker processes`);
   void fleet.start();
   const ticker = setInterval(() => io.err(formatSummary(fleet.summary())), 1000);
   let upInTime = false;
