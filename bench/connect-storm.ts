@@ -17,6 +17,8 @@ export interface StormOptions {
   readonly devices: readonly StormDevice[];
   /** Connections in progress at once. @default 50 */
   readonly concurrency?: number;
+  /** MQTT keep-alive the clients ask for (they then ping at this interval). @default 600 */
+  readonly keepaliveSeconds?: number;
 }
 
 export interface StormResult {
@@ -86,7 +88,7 @@ function connectOne(opts: StormOptions, device: StormDevice): Promise<MqttClient
       key: device.keyPem,
       cert: device.certificatePem,
       ca: opts.rootCaPem,
-      keepalive: 600,
+      keepalive: opts.keepaliveSeconds ?? 600,
       reconnectPeriod: 0,
       connectTimeout: 30_000,
     });

@@ -13,10 +13,22 @@ import { parseArgs } from 'node:util';
 import { runAttestation, type AttestationReport } from './attestation.js';
 import { DEFAULT_PG_ADMIN_URL, runErrorIngest, type DatabaseKind, type ErrorIngestReport } from './error-ingest.js';
 import { runGraphql, type GraphqlReport } from './graphql.js';
-import { renderAttestation, renderConnectStorm, renderErrorIngest, renderGraphql, renderHeader, renderProvenance, type Facts } from './render.js';
+import { runHold, type HoldReport } from './hold.js';
+import {
+  renderAttestation,
+  renderConnectStorm,
+  renderErrorIngest,
+  renderGraphql,
+  renderHeader,
+  renderHold,
+  renderProvenance,
+  renderRollout,
+  type Facts,
+} from './render.js';
+import { runRollout, type RolloutReport } from './rollout.js';
 import { runConnectStorm, type ConnectStormReport } from './run.js';
 
-const SCENARIOS = ['connect-storm', 'attestation', 'error-ingest', 'graphql'] as const;
+const SCENARIOS = ['connect-storm', 'attestation', 'error-ingest', 'graphql', 'rollout', 'hold'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values } = parseArgs({
@@ -37,6 +49,11 @@ const { values } = parseArgs({
     subscribers: { type: 'string' },
     sockets: { type: 'string' },
     'fanout-events': { type: 'string' },
+    'rollout-devices': { type: 'string' },
+    'image-kib': { type: 'string' },
+    'hold-devices': { type: 'string' },
+    'hold-minutes': { type: 'string' },
+    'hold-sample-seconds': { type: 'string' },
   },
 });
 
@@ -44,6 +61,13 @@ const positive = (name: keyof typeof values, fallback: number): number => {
   const raw = values[name];
   const n = Number(raw ?? fallback);
   if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got ${String(raw)}`);
+  return n;
+};
+/** A positive number, fractions allowed (e.g. --hold-minutes 0.5). */
+const positiveNumber = (name: keyof typeof values, fallback: number): number => {
+  const raw = values[name];
+  const n = Number(raw ?? fallback);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number, got ${String(raw)}`);
   return n;
 };
 const list = <T extends string>(name: keyof typeof values, allowed: readonly T[]): T[] => {
@@ -114,12 +138,26 @@ const graphql = await scenario<GraphqlReport>('graphql', () =>
     onProgress: progress,
   }),
 );
+const rollout = await scenario<RolloutReport>('rollout', () =>
+  runRollout({ devices: positive('rollout-devices', 1000), imageBytes: positive('image-kib', 256) * 1024, reps, isolate: true, onProgress: progress }),
+);
+const hold = await scenario<HoldReport>('hold', () =>
+  runHold({
+    devices: positive('hold-devices', 5000),
+    holdMs: positiveNumber('hold-minutes', 10) * 60_000,
+    sampleEveryMs: positiveNumber('hold-sample-seconds', 10) * 1000,
+    isolate: true,
+    onProgress: progress,
+  }),
+);
 
 const sections = [
   storm && renderConnectStorm(storm.report, renderProvenance(storm.facts, facts)),
   attestation && renderAttestation(attestation.report, renderProvenance(attestation.facts, facts)),
   ingest && renderErrorIngest(ingest.report, renderProvenance(ingest.facts, facts)),
   graphql && renderGraphql(graphql.report, renderProvenance(graphql.facts, facts)),
+  rollout && renderRollout(rollout.report, renderProvenance(rollout.facts, facts)),
+  hold && renderHold(hold.report, renderProvenance(hold.facts, facts)),
 ].filter((s): s is string => typeof s === 'string');
 const markdown = [renderHeader(facts), ...sections].join('\n');
 await writeFile(join(root, 'bench', 'RESULTS.md'), markdown);

@@ -6,6 +6,8 @@
 import type { AttestationReport } from './attestation.js';
 import type { ErrorIngestReport, IngestMeasurement, IngestTarget } from './error-ingest.js';
 import type { GraphqlReport } from './graphql.js';
+import { LEVEL_TOLERANCE_MIB_PER_MINUTE, type HoldReport } from './hold.js';
+import type { RolloutMeasurement, RolloutReport } from './rollout.js';
 import type { ConnectStormReport } from './run.js';
 import type { Spread } from './stats.js';
 
@@ -161,6 +163,83 @@ export function renderGraphql(r: GraphqlReport, provenance = ''): string {
     "The delay runs from the event's own time (`at`: stamped by the presence service as it records the device's",
     'connection, so it includes that database write; by the floor server as it broadcasts) to its receipt by the',
     'subscriber in the bench process (millisecond clocks); one MQTT device goes online and offline in turn.',
+    '',
+  ].join('\n');
+}
+
+export function renderRollout(r: RolloutReport, provenance = ''): string {
+  const sg = r.medians.spheregate;
+  const row = (label: string, key: keyof RolloutMeasurement, digits: number): string =>
+    `| ${label} | ${cell(sg[key], digits)} | ${cell(r.medians['https-floor'][key], digits)} | ${ratio(r.ratios[key])} |`;
+  const bad = r.runs.spheregate.reduce((n, m) => n + m.failed + m.lost + Math.abs(m.completed - m.confirmed), 0);
+  const kib = r.imageBytes / 1024;
+  return [
+    `## Rollout: one ${kib} KiB image to ${r.devices} connected devices, ${r.reps} repetitions`,
+    '',
+    provenance + '| Metric | Spheregate (deployment, MQTT + HTTPS downloads) | plain node:https, same mutual TLS (floor) | ratio |',
+    '| --- | --- | --- | --- |',
+    row('seconds until every device has it', 'seconds', 2),
+    row(`MB/s delivered (N × ${kib} KiB / seconds, 10⁶ bytes)`, 'megabytesPerSecond', 1),
+    row('server CPU ms per device update', 'serverCpuMsPerDevice', 2),
+    row('per device: time to installed / downloaded, p50 (s)', 'p50Seconds', 2),
+    row('per device: time to installed / downloaded, p99 (s)', 'p99Seconds', 2),
+    row('downloads at once (Spheregate: peak reached; floor: allowed)', 'concurrentDownloads', 0),
+    row('devices done (installed / checked)', 'completed', 0),
+    row('installed per the deployment progress (GraphQL)', 'confirmed', 0),
+    row('failed or rejected', 'failed', 0),
+    row('lost (neither, when time ran out)', 'lost', 0),
+    '',
+    `Target, rollout ≥ 50% of the floor's MB/s with nothing lost: ${ratio(r.ratios.megabytesPerSecond)} with ${bad} failed, lost or unconfirmed, ${met(r.ratios.megabytesPerSecond >= 0.5 && bad === 0)}.`,
+    '',
+    `Spheregate (its own process, SQLite, \`SPHEREGATE_UPDATE_DELAY_WINDOW=0\`) and the floor (its own process) serve the`,
+    `same devices, which are emulated in the bench process (\`EmulatedDevice\`, delay window ${r.delayWindowSeconds} s, trusting the tenant's`,
+    `signing key; the fleet came online in ${fmt(r.connectSeconds, 1)} s before the first repetition and stays connected).`,
+    'A repetition is a new image (a new version of the same component, fresh random bytes, signed and uploaded) and',
+    "`createDeployment` of it to the fleet's group; the clock runs from that call until the last device reports",
+    '`installed` (each device: `down/update`, reports `pending` and `downloading`, a mutual-TLS HTTPS download',
+    'admitted by the database and checked against its target, SHA-256 and signature checks, `installing`, a fresh',
+    '`status`, `installed`; every report stored before its PUBACK). The floor serves the same bytes from memory to a',
+    "GET with each device's identity certificate (a fresh connection each, as the devices download; SHA-256 checked),",
+    "as many at once as the devices reached at their peak. CPU per device is the server process's CPU time over the run",
+    'divided by the devices.',
+    '',
+  ].join('\n');
+}
+
+export function renderHold(r: HoldReport, provenance = ''): string {
+  const s = r.summary;
+  const mib = (b: number): string => fmt(b / 2 ** 20, 0);
+  const minutes = r.holdSeconds / 60;
+  const perMinute = r.samples.filter((x, i) => i === 0 || Math.round(x.seconds) % 60 === 0);
+  return [
+    `## Hold: ${r.connected} connected devices for ${fmt(minutes, 1)} minutes (asked for ${r.devices}), sampled every ${r.sampleEverySeconds} s`,
+    '',
+    provenance + '| Broker process (Spheregate) | Value |',
+    '| --- | --- |',
+    `| RSS idle, before any device (MiB) | ${mib(s.rssIdleBytes)} |`,
+    `| RSS at start / middle / end of the hold (MiB) | ${mib(s.rssStartBytes)} / ${mib(s.rssMiddleBytes)} / ${mib(s.rssEndBytes)} |`,
+    `| RSS per connected device at start (KiB) | ${fmt((s.rssStartBytes - s.rssIdleBytes) / Math.max(1, r.connected) / 1024, 1)} |`,
+    `| heap used at start / end (MiB) | ${mib(s.heapStartBytes)} / ${mib(s.heapEndBytes)} |`,
+    `| RSS growth, first → middle third / middle → last third (MiB/min, between the thirds' means) | ${fmt(s.earlyGrowthMiBPerMinute)} / ${fmt(s.lateGrowthMiBPerMinute)} |`,
+    `| RSS slope within the first third / the last third (MiB/min, least squares) | ${fmt(s.firstThirdSlopeMiBPerMinute)} / ${fmt(s.lastThirdSlopeMiBPerMinute)} |`,
+    `| heap slope, first third / last third (MiB/min) | ${fmt(s.heapFirstThirdSlopeMiBPerMinute)} / ${fmt(s.heapLastThirdSlopeMiBPerMinute)} |`,
+    `| event-loop delay p99 per sample: max / median (ms) | ${fmt(s.maxLagP99Ms, 1)} / ${fmt(s.medianLagP99Ms, 1)} |`,
+    `| event-loop delay max during the hold (ms); samples with a max over 100 ms | ${fmt(s.maxLagMs, 0)}; ${s.samplesOver100Ms} of ${Math.max(0, r.samples.length - 1)} |`,
+    `| event-loop delay p99 while the fleet connected (ms) | ${fmt(s.connectLagP99Ms, 1)} |`,
+    `| CPU during the hold (mean, % of one core) | ${fmt(s.meanCpuPercent, 1)} |`,
+    `| connected in (s) / failed to connect / dropped during the hold | ${fmt(r.connectSeconds, 1)} / ${r.failedToConnect} / ${r.dropped} |`,
+    '',
+    `RSS growth levels off (from the middle third to the last under a quarter of the growth from the first third to the middle, or under ${LEVEL_TOLERANCE_MIB_PER_MINUTE} MiB/min): ${s.levelsOff ? '**yes**' : '**no**'}.`,
+    "(Growth is compared between the thirds' means: RSS read without a forced GC swings by 10–25 MiB between samples,",
+    'which makes a slope within a few minutes mostly noise.)',
+    `Every ${perMinute.length > 1 ? 'minute' : 'sample'}, RSS (MiB) / event-loop delay p99 (ms): ${perMinute.map((x) => `${fmt(x.seconds / 60, 0)}′ ${mib(x.rssBytes)} / ${fmt(x.lagP99Ms, 1)}`).join(', ')} (the series: bench/results/hold.json).`,
+    '',
+    `The devices are raw mqtt.js clients in the bench process (identity certificates, 50 connecting at once), each`,
+    `subscribed to its \`down/#\` topics and otherwise idle but for a PINGREQ every ${r.keepaliveSeconds} s (its keep-alive).`,
+    `Client side at the end: the bench process held ${r.connected} TLS connections in ${mib(r.client.rssBytes)} MiB RSS, using`,
+    `${fmt(r.client.cpuPercent, 1)}% of one core during the hold. RSS and heap are read without a forced GC (one every sample`,
+    'would stall the event loop being measured); the delay is measured by the broker process itself',
+    '(`perf_hooks.monitorEventLoopDelay`, 10 ms resolution) over each sampling interval and read over IPC.',
     '',
   ].join('\n');
 }

@@ -6,6 +6,8 @@ import { TEST_DATABASES } from '../test/db.js';
 import { runAttestation } from './attestation.js';
 import { runErrorIngest } from './error-ingest.js';
 import { runGraphql } from './graphql.js';
+import { runHold } from './hold.js';
+import { runRollout } from './rollout.js';
 import { runConnectStorm } from './run.js';
 
 test('the connect-storm scenario runs end to end against Spheregate, bare Aedes and Mosquitto', async () => {
@@ -54,4 +56,25 @@ test('the GraphQL scenario answers like its plain baseline and fans out to every
     expect(Number.isFinite(run?.p99Ms)).toBe(true);
   }
   expect(Number.isFinite(report.query.ratios.requestsPerSecond)).toBe(true);
+}, 60_000);
+
+test('the rollout scenario installs the image on every device and delivers it from its floor, none lost', async () => {
+  const report = await runRollout({ devices: 3, reps: 1, imageBytes: 16 * 1024, isolate: false });
+  for (const side of ['spheregate', 'https-floor'] as const) {
+    const [run] = report.runs[side];
+    expect({ side, completed: run?.completed, confirmed: run?.confirmed, failed: run?.failed, lost: run?.lost }).toEqual({ side, completed: 3, confirmed: 3, failed: 0, lost: 0 });
+    expect(run?.megabytesPerSecond).toBeGreaterThan(0);
+    expect(Number.isFinite(run?.serverCpuMsPerDevice)).toBe(true);
+  }
+  expect(report.runs['https-floor'][0]?.concurrentDownloads).toBe(report.runs.spheregate[0]?.concurrentDownloads);
+  expect(Number.isFinite(report.ratios.megabytesPerSecond)).toBe(true);
+}, 60_000);
+
+test('the hold scenario keeps every device connected and samples the broker', async () => {
+  const report = await runHold({ devices: 3, holdMs: 3000, sampleEveryMs: 1000, keepaliveSeconds: 1, isolate: false });
+  expect({ connected: report.connected, failed: report.failedToConnect, dropped: report.dropped }).toEqual({ connected: 3, failed: 0, dropped: 0 });
+  expect(report.samples).toHaveLength(4);
+  expect(report.samples.every((s) => s.connected === 3 && s.rssBytes > 0 && Number.isFinite(s.lagP99Ms))).toBe(true);
+  expect(report.summary.rssEndBytes).toBeGreaterThan(0);
+  expect(Number.isFinite(report.summary.lastThirdSlopeMiBPerMinute)).toBe(true);
 }, 60_000);

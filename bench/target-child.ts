@@ -1,7 +1,7 @@
 /**
  * One broker in its own process, so its CPU time and RSS are its own: `node dist/bench/target-child.js
  * <spheregate|bare-aedes> <dataDir> [<SpheregateOptions as JSON>]`. Driven over IPC by bench/child-process.ts
- * (numbered requests, see ChildRequest): `usage` -> the process's usage, `received` -> bare Aedes's count of
+ * (numbered requests, see ChildRequest): `usage` -> the process's usage, `vitals` -> its vitals (bench/vitals.ts; Spheregate only), `received` -> bare Aedes's count of
  * client publishes, `broadcast` -> a floor broadcast of bench/fronts.ts, `close` -> closes and exits.
  */
 import type { ChildInfo, ChildMessage, ChildRequest } from './child-process.js';
@@ -24,6 +24,9 @@ async function answer(request: ChildRequest): Promise<ChildMessage> {
   switch (request.cmd) {
     case 'usage':
       return { id: request.id, result: await target.usage() };
+    case 'vitals':
+      if (!spheregate) throw new Error('only Spheregate reports its vitals');
+      return { id: request.id, result: await spheregate.vitals() };
     case 'received':
       if (!aedes) throw new Error('only bare Aedes counts received publishes');
       return { id: request.id, result: await aedes.receivedPublishes() };
@@ -33,6 +36,8 @@ async function answer(request: ChildRequest): Promise<ChildMessage> {
     case 'close':
       await target.close();
       return { id: request.id, result: null };
+    case 'serve':
+      throw new Error('only the HTTPS floor serves files');
   }
 }
 

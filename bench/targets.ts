@@ -14,6 +14,7 @@ import { loadConfig } from '../app/config.js';
 import { startSpheregate } from '../app/start.js';
 import { createLogger } from '../infra/log.js';
 import { startFronts, type Fronts, type StatusEventPayload } from './fronts.js';
+import { startVitals, type Vitals, type VitalsMonitor } from './vitals.js';
 
 export type TargetName = 'spheregate' | 'bare-aedes' | 'mosquitto';
 export const TARGETS: readonly TargetName[] = ['spheregate', 'bare-aedes', 'mosquitto'];
@@ -49,7 +50,7 @@ export const pkiFilesOf = (dataDir: string): PkiFiles => ({
  * This process's usage. CPU is read first; then, when node runs with --expose-gc (npm run bench does), a full
  * collection runs before RSS is read, so the memory delta is live memory, not garbage of an earlier target.
  */
-const selfUsage = async (): Promise<ProcessUsage> => {
+export const selfUsage = async (): Promise<ProcessUsage> => {
   const cpu = process.cpuUsage();
   const gc: unknown = Reflect.get(globalThis, 'gc');
   if (typeof gc === 'function') gc();
@@ -76,6 +77,11 @@ export interface RunningSpheregate extends BrokerTarget {
   readonly rootCaPem: string;
   /** Present when started with `fronts: true`. */
   readonly fronts: FrontsHandle | null;
+  /**
+   * The process's RSS, heap, CPU and event-loop delay since the previous call (bench/vitals.ts). The delay is
+   * monitored from the first call on, so scenarios that never ask pay nothing for it.
+   */
+  vitals(): Promise<Vitals>;
 }
 
 /** The whole service (gateway + broker; SQLite in the data dir unless DATABASE_URL is given), in this process. */
@@ -96,6 +102,7 @@ export async function startSpheregateTarget(dataDir: string, opts: SpheregateOpt
         throw e;
       })
     : null;
+  let monitor: VitalsMonitor | null = null;
   return {
     name: 'spheregate',
     mqttPort: running.broker.port,
@@ -104,7 +111,9 @@ export async function startSpheregateTarget(dataDir: string, opts: SpheregateOpt
     rootCaPem: running.rootCaPem,
     fronts: fronts && { plainUrl: fronts.plainUrl, floorWsUrl: fronts.floorWsUrl, broadcast: async (event) => fronts.broadcast(event) },
     usage: selfUsage,
+    vitals: async () => (monitor ??= startVitals()).sample(),
     close: async () => {
+      monitor?.stop();
       await fronts?.close();
       await running.close();
     },
