@@ -18,6 +18,10 @@ interface LiveConnection {
   readonly seq: Promise<number | null>;
 }
 
+/** How long keep-alives wait to be written together, and how many go in one statement. */
+const TOUCH_BATCH_MS = 1_000;
+const TOUCH_BATCH_SIZE = 500;
+
 export class PresenceTracker {
   private readonly queue = new SerialQueue();
   private readonly live = new Map<Client, LiveConnection>();
@@ -27,6 +31,9 @@ export class PresenceTracker {
   /** Per closed connection: done once its disconnection is recorded. */
   private readonly disconnections = new WeakMap<Client, Promise<void>>();
   private readonly throttle: TouchThrottle;
+  /** Devices whose keep-alive is due a write: written together, once per TOUCH_BATCH_MS, not one statement each. */
+  private readonly dueTouches = new Set<string>();
+  private touchTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly presence: PresenceService,
@@ -92,16 +99,31 @@ export class PresenceTracker {
     return this.disconnections.get(client) ?? Promise.resolve();
   }
 
-  /** aedes 'ping' (PINGREQ): refreshes lastSeen at most once per interval per device. */
+  /** aedes 'ping' (PINGREQ): refreshes lastSeen at most once per interval per device, in batches. */
   pinged(client: Client): void {
     const connection = this.live.get(client);
     if (!connection || !this.throttle.shouldTouch(connection.session.deviceId)) return;
-    const { deviceId, log } = connection.session;
-    this.track(
-      this.presence.touch(deviceId).catch((error: unknown) => {
-        log.warn({ err: errorSummary(error) }, 'could not record the keep-alive');
-      }),
-    );
+    this.dueTouches.add(connection.session.deviceId);
+    if (this.touchTimer === null) {
+      this.touchTimer = setTimeout(() => this.flushTouches(), TOUCH_BATCH_MS);
+      this.touchTimer.unref();
+    }
+  }
+
+  /** Writes the due keep-alives: a fleet of thousands pinging costs a few statements a second, not thousands. */
+  private flushTouches(): void {
+    if (this.touchTimer) clearTimeout(this.touchTimer);
+    this.touchTimer = null;
+    const ids = [...this.dueTouches];
+    this.dueTouches.clear();
+    for (let i = 0; i < ids.length; i += TOUCH_BATCH_SIZE) {
+      const batch = ids.slice(i, i + TOUCH_BATCH_SIZE);
+      this.track(
+        this.presence.touch(batch).catch((error: unknown) => {
+          this.log.warn({ err: errorSummary(error), devices: batch.length }, 'could not record keep-alives');
+        }),
+      );
+    }
   }
 
   /** A status report refreshed lastSeen: no touch needed for another interval. */
@@ -119,6 +141,7 @@ export class PresenceTracker {
 
   /** Waits until every presence call started so far (and those they chain) has finished. */
   async settled(): Promise<void> {
+    this.flushTouches();
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 

@@ -106,8 +106,8 @@ export interface PresenceService {
   disconnected(deviceId: string, connectionSeq: number): Promise<void>;
   /** Stores the device's self-reported status (OS version, installed images, uptime) and touches lastSeen. */
   reportStatus(deviceId: string, report: DeviceStatusReport): Promise<void>;
-  /** Keep-alive seen: touches lastSeen (cheap, may be batched). */
-  touch(deviceId: string): Promise<void>;
+  /** Keep-alives seen: touches lastSeen of these devices, in one statement (the broker batches them). */
+  touch(deviceIds: readonly string[]): Promise<void>;
   /** Start-up of a broker node: every device it held is offline now (a crash left them "online"). */
   resetNode(brokerNodeId: string): Promise<number>;
 }

@@ -100,9 +100,11 @@ export class InMemoryPresence implements PresenceService {
     this.calls.push({ op: 'reportStatus', deviceId, report });
   }
 
-  async touch(deviceId: string): Promise<void> {
-    this.record(deviceId).lastSeenAt = Date.now();
-    this.calls.push({ op: 'touch', deviceId });
+  async touch(deviceIds: readonly string[]): Promise<void> {
+    for (const deviceId of deviceIds) {
+      this.record(deviceId).lastSeenAt = Date.now();
+      this.calls.push({ op: 'touch', deviceId });
+    }
   }
 
   async resetNode(): Promise<number> {

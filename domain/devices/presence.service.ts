@@ -122,8 +122,9 @@ export function createPresenceService(deps: ServiceDeps): PresenceService {
       if (changed !== 1) throw notFound('Device', deviceId);
     },
 
-    async touch(deviceId: string): Promise<void> {
-      await deps.em.fork().nativeUpdate(Device, { id: deviceId }, { lastSeenAt: deps.clock.now() });
+    async touch(deviceIds: readonly string[]): Promise<void> {
+      if (deviceIds.length === 0) return;
+      await deps.em.fork().nativeUpdate(Device, { id: { $in: [...deviceIds] } }, { lastSeenAt: deps.clock.now() });
     },
 
     async resetNode(brokerNodeId: string): Promise<number> {

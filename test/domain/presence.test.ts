@@ -150,6 +150,19 @@ describe.each(TEST_DATABASES)('presence on %s', (kind) => {
   });
 
   describe('status and keep-alive', () => {
+    test('one batch of keep-alives moves lastSeen of exactly those devices', async () => {
+      const a = await claimedDevice();
+      const b = await claimedDevice();
+      const c = await claimedDevice();
+      for (const d of [a, b, c]) await fx.services.presence.connected(d.id, { remoteAddress: null, brokerNodeId: 'n' });
+      const connectedAt = fx.clock.now();
+      fx.clock.advance(60_000);
+      await fx.services.presence.touch([a.id, b.id]);
+      const lastSeen = async (d: { t: { admin: Parameters<typeof fx.services.devices.getDevice>[0] }; id: string }) =>
+        (await fx.services.devices.getDevice(d.t.admin, d.id)).status.lastSeenAt;
+      expect([await lastSeen(a), await lastSeen(b), await lastSeen(c)]).toEqual([fx.clock.now(), fx.clock.now(), connectedAt]);
+    });
+
     test('a status report is stored and shown to the owner; a keep-alive moves lastSeen', async () => {
       const { t, id } = await claimedDevice();
       await fx.services.presence.connected(id, { remoteAddress: null, brokerNodeId: 'n' });
@@ -160,7 +173,7 @@ describe.each(TEST_DATABASES)('presence on %s', (kind) => {
       expect(reported).toMatchObject({ osVersion: '24.10', uptimeSeconds: 42, installedImages: [image], statusReportedAt: fx.clock.now(), lastSeenAt: fx.clock.now() });
 
       fx.clock.advance(30_000);
-      await fx.services.presence.touch(id);
+      await fx.services.presence.touch([id]);
       const touched = (await fx.services.devices.getDevice(t.admin, id)).status;
       expect(touched.lastSeenAt).toEqual(fx.clock.now());
       expect(touched.statusReportedAt).toEqual(reported.statusReportedAt);
