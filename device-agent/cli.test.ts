@@ -74,12 +74,18 @@ describe('device-agent command line', () => {
         attest: true,
         crashRatePerHour: 0,
         imageTrustFile: null,
+        workers: 1,
       });
-      expect(parseCommand(['fleet', '--count', '2', '--tenant-key', 't', '--claim-into', 'g', '--ramp', '5', '--no-attest'])).toMatchObject({
+      expect(parseCommand(['fleet', '--count', '2', '--tenant-key', 't', '--claim-into', 'g', '--ramp', '5', '--no-attest', '--workers', '4'])).toMatchObject({
         claim: { tenantKey: 't', deviceGroupId: 'g' },
         rampPerSecond: 5,
         attest: false,
+        workers: 4,
       });
+    });
+
+    it.each(['0', '65', 'two', '1.5'])('refuses --workers %s, saying what is allowed', (raw) => {
+      expect(() => parseCommand(['fleet', '--count', '2', '--workers', raw])).toThrow(`--workers must be a whole number from 1 to 64, got "${raw}"`);
     });
 
     it.each([
