@@ -8,6 +8,7 @@ import type { EntityManager } from '@mikro-orm/core';
 import { Device, type DeviceEntity } from '../devices/device.entity.js';
 import { Image, OsFeedRelease, type ImageEntity } from '../images/image.entities.js';
 import { newId } from '../shared/ids.js';
+import { isUniqueViolation } from '../shared/persistence.js';
 import { DeviceGroup } from '../products/device-group.entity.js';
 import { Deployment, DeploymentDevice, type DeploymentDeviceEntity, type DeploymentEntity } from './deployment.entities.js';
 import { deviceStateOf, type ImageUpdateState } from './rollout.js';
@@ -34,25 +35,32 @@ export function currentDeployment(em: EntityManager, deviceGroupId: string): Pro
   return em.findOne(Deployment, { deviceGroup: deviceGroupId, state: { $in: ['ACTIVE', 'HALTED'] } }, { orderBy: { createdAt: 'desc', id: 'desc' } });
 }
 
-/** The device's row of a deployment, made on first need (a device that joined the group later). */
+/**
+ * The device's row of a deployment, made on first need (a device that joined the group later). Several callers
+ * may make the same row at once (the rollout driver, a status report, the deployment's creation): the first
+ * insert wins and the others read its row.
+ */
 export async function rowFor(em: EntityManager, deployment: DeploymentEntity, deviceId: string, now: Date): Promise<DeploymentDeviceEntity> {
   const row = await em.findOne(DeploymentDevice, { deployment: deployment.id, device: deviceId });
   if (row) return row;
   const admitted = deployment.rollout === null && deployment.state === 'ACTIVE';
-  const created = em.create(DeploymentDevice, {
-    id: newId(),
-    deployment: deployment.id,
-    device: deviceId,
-    admitted,
-    wave: admitted ? 0 : null,
-    admittedAt: admitted ? now : null,
-    state: 'PENDING',
-    reason: null,
-    imageStates: {},
-    updatedAt: now,
-  });
-  await em.flush();
-  return created;
+  try {
+    await em.insert(DeploymentDevice, {
+      id: newId(),
+      deployment: deployment.id,
+      device: deviceId,
+      admitted,
+      wave: admitted ? 0 : null,
+      admittedAt: admitted ? now : null,
+      state: 'PENDING',
+      reason: null,
+      imageStates: {},
+      updatedAt: now,
+    });
+  } catch (e) {
+    if (!isUniqueViolation(e)) throw e;
+  }
+  return em.findOneOrFail(DeploymentDevice, { deployment: deployment.id, device: deviceId });
 }
 
 export async function resolveTarget(em: EntityManager, device: TargetDevice, now: Date): Promise<ResolvedTarget> {

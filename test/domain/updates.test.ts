@@ -3,6 +3,8 @@ import { makePackage } from '../../contract/image/package.js';
 import type { DeploymentProgressChanged, DeviceTargetChanged } from '../../domain/events/events.js';
 import type { Actor } from '../../domain/shared/actor.js';
 import type { ImageView } from '../../domain/views.js';
+import { Deployment } from '../../domain/deployments/deployment.entities.js';
+import { rowFor } from '../../domain/deployments/device-targets.js';
 import { TEST_DATABASES } from '../db.js';
 import { PLATFORM, errorCodeOf, manufacture, openDomainFixture, uniqueName, type DomainFixture } from './domain-fixture.js';
 
@@ -227,6 +229,23 @@ describe.each(TEST_DATABASES)('signed images and deployments on %s', (kind) => {
       const [issue] = (await fx.services.errorReports.listIssues(admin, { imageId: app.id }, 'LAST_SEEN', {})).items;
       expect(issue).toMatchObject({ deploymentId: d.id, deviceCount: 2 });
       expect(ids.filter((id) => !admitted.includes(id))).toHaveLength(2);
+    });
+
+    test('the same device row made at once by several callers is one row, not an error', async () => {
+      const { admin, privateKeyPem, ids, group } = await tenantWithDevices(1);
+      const app = await image(admin, privateKeyPem);
+      const view = await fx.services.deployments.createDeployment(admin, {
+        deviceGroupId: group.id,
+        imageIds: [app.id],
+        rollout: { waves: [{ count: 1 }], maxDevicesPerMinute: null, minSample: 1, maxFailurePercent: null, maxCrashReports: null },
+      });
+      const newcomer = (await manufacture(fx.services, 1))[0]!;
+      await fx.services.devices.claimDevices(admin, [newcomer]);
+      await fx.services.devices.assignDevices(admin, [newcomer], group.id);
+      const deployment = await fx.db.orm.em.fork().findOneOrFail(Deployment, { id: view.id });
+      const rows = await Promise.all([1, 2, 3].map(() => rowFor(fx.db.orm.em.fork(), deployment, newcomer, fx.clock.now())));
+      expect(new Set(rows.map((r) => r.id)).size).toBe(1);
+      expect((await fx.services.deployments.getDeployment(admin, view.id)).progress.total).toBe(ids.length + 1);
     });
   });
 });
