@@ -121,9 +121,9 @@ export function createErrorReportWriter(deps: ServiceDeps, policy: ErrorReportPo
       {
         eventCount: raw(`event_count + ${count}`),
         ...(seenOnDevice === 0 ? { deviceCount: raw('device_count + 1') } : {}),
-        // first/last seen only ever widen (conditional, so concurrent batches cannot narrow them).
       },
     );
+    // first/last seen only ever widen (conditional, so concurrent batches cannot narrow them).
     if (firstSeen < existing.firstSeen) await em.nativeUpdate(ErrorIssue, { id: existing.id, firstSeen: { $gt: firstSeen } }, { firstSeen });
     if (lastSeen > existing.lastSeen) await em.nativeUpdate(ErrorIssue, { id: existing.id, lastSeen: { $lt: lastSeen } }, { lastSeen });
     return existing.id;

@@ -6,10 +6,8 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { ErrorReportsService, TenancyService } from '../../domain/services.js';
-import { isDomainError } from '../../domain/shared/errors.js';
 import type { ErrorReportFilter, ErrorReportView } from '../../domain/views.js';
-import { authenticate, credentialFromAuthorizationHeader } from '../auth.js';
-import { INVALID_KEY } from './authenticate-request.js';
+import { actorOrUnauthorized, sendRefusal } from './route-auth.js';
 import { sendJson, type HttpRoute } from './routes.js';
 
 export const ERROR_CSV_PATH = '/error-reports.csv';
@@ -102,8 +100,6 @@ export function csvRow(r: ErrorReportView): string {
   ].join(',');
 }
 
-const HTTP_STATUS: Record<string, number> = { UNAUTHENTICATED: 401, FORBIDDEN: 403, BAD_USER_INPUT: 400, NOT_FOUND: 404 };
-
 async function write(res: ServerResponse, chunk: string): Promise<void> {
   if (!res.write(chunk)) await new Promise<void>((resolve) => res.once('drain', resolve));
 }
@@ -113,17 +109,16 @@ export function errorCsvRoute(services: { readonly tenancy: TenancyService; read
     path: ERROR_CSV_PATH,
     methods: ['GET'],
     async handle(req, res, ctx) {
-      const auth = await authenticate(services.tenancy, credentialFromAuthorizationHeader(req.headers.authorization));
-      if (auth.status === 'refused') return sendJson(res, 401, { error: INVALID_KEY, code: 'UNAUTHENTICATED' });
-      if (auth.status === 'anonymous') return sendJson(res, 401, { error: 'An API key is required', code: 'UNAUTHENTICATED' });
+      const actor = await actorOrUnauthorized(services.tenancy, req, res);
+      if (actor === null) return;
       const parsed = filterOfQuery(new URL(req.url ?? '/', 'http://localhost').searchParams);
       if (!parsed.ok) return sendJson(res, 400, { error: parsed.error, code: 'BAD_USER_INPUT' });
 
       let rows: AsyncIterable<ErrorReportView>;
       try {
-        rows = await services.errorReports.exportErrorReports(auth.actor, parsed.filter);
+        rows = await services.errorReports.exportErrorReports(actor, parsed.filter);
       } catch (e) {
-        if (isDomainError(e) && HTTP_STATUS[e.code] !== undefined) return sendJson(res, HTTP_STATUS[e.code] ?? 400, { error: e.message, code: e.code });
+        if (sendRefusal(res, e)) return;
         throw e;
       }
       res.writeHead(200, {
