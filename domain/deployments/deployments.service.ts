@@ -22,7 +22,9 @@ import type { ServiceDeps } from '../shared/service-deps.js';
 import { normalizeDeviceId, requireDeviceId, requireOneOf, requireUuid } from '../shared/validation.js';
 import type { DeploymentDeviceView, DeploymentProgress, DeploymentView, DeviceTarget, DeviceUpdateView, ImageView, UpdateReport } from '../views.js';
 import { Deployment, DeploymentDevice, type DeploymentDeviceEntity, type DeploymentEntity } from './deployment.entities.js';
-import { loadTargetDevice, reconcileWithInstalled, resolveTarget, rowFor, type ResolvedTarget } from './device-targets.js';
+import { loadTargetDevice, reconcileWithInstalled, resolveTarget, rowFor, type ResolvedTarget, type TargetDevice } from './device-targets.js';
+import { groupTargetsOf } from './group-targets.js';
+import { progressOf } from './progress.js';
 import { decide, DEVICE_UPDATE_STATES, deviceStateOf, policyProblem, type RolloutPolicy } from './rollout.js';
 
 export const ROLLOUT_JOB = 'rollout-driver';
@@ -31,28 +33,11 @@ const MAX_IMAGES = 16;
 
 export function createDeploymentsService(deps: ServiceDeps): DeploymentsService {
   const log = deps.log.child({ service: 'deployments' });
-
-  /**
-   * The deployment's counts, one indexed COUNT per state: a device report costs the same whatever the group's
-   * size (loading every row per report made a 1,000-device rollout quadratic).
-   */
-  async function progressOf(em: EntityManager, deploymentId: string): Promise<DeploymentProgress> {
-    const count = (where: Record<string, unknown>) => em.count(DeploymentDevice, { deployment: deploymentId, ...where });
-    const [total, notAdmitted, pending, downloading, installing, installed, failed, rejected] = await Promise.all([
-      count({}),
-      count({ admitted: false }),
-      ...(['PENDING', 'DOWNLOADING', 'INSTALLING', 'INSTALLED', 'FAILED', 'REJECTED'] as const).map((state) => count({ admitted: true, state })),
-    ]);
-    return {
-      total,
-      pending: notAdmitted + (pending ?? 0),
-      downloading: downloading ?? 0,
-      installing: installing ?? 0,
-      installed: installed ?? 0,
-      failed: failed ?? 0,
-      rejected: rejected ?? 0,
-    };
-  }
+  const groups = groupTargetsOf(deps);
+  // Another node's deployment changes reach this node's cached group targets as their announcements.
+  deps.bus.subscribe((event) => {
+    if (event.type === 'DeploymentProgressChanged') groups.noteDeployment(event.deviceGroupId, event.deploymentId, event.state);
+  });
 
   async function toView(em: EntityManager, d: DeploymentEntity): Promise<DeploymentView> {
     return {
@@ -146,6 +131,7 @@ export function createDeploymentsService(deps: ServiceDeps): DeploymentsService 
         d.state = 'HALTED';
         d.reason = decision.reason;
         await em.flush();
+        groups.invalidate(d.deviceGroup);
         log.warn({ deploymentId: d.id, reason: decision.reason }, 'rollout halted');
         await announceProgress(em, d);
         return true;
@@ -165,18 +151,19 @@ export function createDeploymentsService(deps: ServiceDeps): DeploymentsService 
         }
         await em.flush();
         log.info({ deploymentId: d.id, wave: decision.wave, devices: chosen.length }, 'rollout admitted devices');
-        await targetChanged(d.tenant, chosen.map((r) => r.device));
+        // Progress first: it tells other nodes' cached group targets about the deployment before its devices hear.
         await announceProgress(em, d);
+        await targetChanged(d.tenant, chosen.map((r) => r.device));
         return true;
       }
     }
   }
 
-  async function deviceTargetOf(deviceId: string): Promise<{ target: ResolvedTarget; em: EntityManager } | null> {
+  async function deviceTargetOf(deviceId: string): Promise<{ target: ResolvedTarget; device: TargetDevice; em: EntityManager } | null> {
     const em = deps.em.fork();
     const device = await loadTargetDevice(em, deviceId);
     if (!device) return null;
-    return { target: await resolveTarget(em, device, deps.clock.now()), em };
+    return { target: await resolveTarget(em, device, deps.clock.now(), groups), device, em };
   }
 
   const toTarget = (t: ResolvedTarget): DeviceTarget => ({ deploymentId: t.deployment?.id ?? null, images: t.images.map(toImageView) });
@@ -230,6 +217,7 @@ export function createDeploymentsService(deps: ServiceDeps): DeploymentsService 
         await tem.flush();
         return { deployment: created, superseded: previous };
       });
+      groups.invalidate(groupId);
       const admitted = await enrolGroup(em, deployment, now);
       log.info({ deploymentId: deployment.id, deviceGroupId: groupId, images: imageIds.length, staged: input.rollout != null }, 'deployment created');
       for (const p of superseded) await announceProgress(em, p);
@@ -237,10 +225,11 @@ export function createDeploymentsService(deps: ServiceDeps): DeploymentsService 
         // The first wave starts now; the driver carries on.
         while (await step(em, deployment)) if (deployment.state !== 'ACTIVE') break;
       }
+      // Progress first: other nodes learn of the new deployment from it (their cached group targets) before its devices are told.
+      await announceProgress(em, deployment);
       // Devices of a superseded deployment move to the new target (or to none, until the rollout admits them).
       const moved = superseded.length > 0 ? (await em.find(Device, { deviceGroup: groupId }, { fields: ['id'] })).map((d) => d.id) : admitted;
       await targetChanged(user.tenantId, [...new Set([...moved, ...admitted])]);
-      await announceProgress(em, deployment);
       return toView(em, deployment);
     },
 
@@ -296,6 +285,7 @@ export function createDeploymentsService(deps: ServiceDeps): DeploymentsService 
       d.state = 'HALTED';
       d.reason = (reason ?? '').trim().slice(0, 500) || 'halted by a user';
       await em.flush();
+      groups.invalidate(d.deviceGroup);
       log.info({ deploymentId: d.id }, 'deployment halted by a user');
       await announceProgress(em, d);
       return toView(em, d);
@@ -311,6 +301,7 @@ export function createDeploymentsService(deps: ServiceDeps): DeploymentsService 
       // Thresholds count again from here: what made it halt was seen by a person who chose to go on.
       d.baseline = (await snapshotOf(em, d)).counts;
       await em.flush();
+      groups.invalidate(d.deviceGroup);
       log.info({ deploymentId: d.id }, 'deployment resumed');
       while (await step(em, d)) if (d.state !== 'ACTIVE') break;
       await announceProgress(em, d);
@@ -326,10 +317,11 @@ export function createDeploymentsService(deps: ServiceDeps): DeploymentsService 
       d.endedAt = deps.clock.now();
       d.reason = 'cancelled by an Administrator';
       await em.flush();
+      groups.invalidate(d.deviceGroup);
       log.info({ deploymentId: d.id }, 'deployment cancelled');
       const devices = (await em.find(DeploymentDevice, { deployment: d.id, admitted: true }, { fields: ['device'] })).map((r) => r.device);
-      await targetChanged(d.tenant, devices);
       await announceProgress(em, d);
+      await targetChanged(d.tenant, devices);
       return toView(em, d);
     },
 
@@ -339,7 +331,7 @@ export function createDeploymentsService(deps: ServiceDeps): DeploymentsService 
       const em = deps.em.fork();
       const device = await loadTargetDevice(em, id);
       if (!device || device.tenant !== user.tenantId) throw notFound('Device', id);
-      const target = await resolveTarget(em, device, deps.clock.now());
+      const target = await resolveTarget(em, device, deps.clock.now(), groups);
       return {
         deploymentId: target.deployment?.id ?? null,
         targetImages: target.images.map(toImageView),
@@ -350,13 +342,10 @@ export function createDeploymentsService(deps: ServiceDeps): DeploymentsService 
     async statusReported(deviceId: string): Promise<DeviceTarget> {
       const found = await deviceTargetOf(deviceId);
       if (!found) throw notFound('Device', deviceId);
-      const { target, em } = found;
-      if (target.row?.admitted && target.deployment) {
-        const device = await loadTargetDevice(em, deviceId);
-        if (device && reconcileWithInstalled(target.row, target.deploymentImages, device, deps.clock.now())) {
-          await em.flush();
-          await announceProgress(em, target.deployment);
-        }
+      const { target, device, em } = found;
+      if (target.row?.admitted && target.deployment && reconcileWithInstalled(target.row, target.deploymentImages, device, deps.clock.now())) {
+        await em.flush();
+        await announceProgress(em, target.deployment);
       }
       return toTarget(target);
     },
@@ -383,8 +372,11 @@ export function createDeploymentsService(deps: ServiceDeps): DeploymentsService 
       await em.flush();
       if (row.state === 'REJECTED' || row.state === 'FAILED') log.warn({ deviceId, deploymentId: deployment.id, imageId: report.imageId, state: report.state, reason: report.reason }, 'device did not install an image');
       await announceProgress(em, deployment);
-      // A finished device may open the next wave.
-      if (deployment.rollout && (row.state === 'INSTALLED' || row.state === 'FAILED' || row.state === 'REJECTED')) await step(em, deployment);
+      // A finished device may open the next wave (or halt it): decided on the deployment as it is now, not the held snapshot.
+      if (deployment.rollout && (row.state === 'INSTALLED' || row.state === 'FAILED' || row.state === 'REJECTED')) {
+        const current = await em.findOne(Deployment, { id: deployment.id });
+        if (current) await step(em, current);
+      }
     },
 
     async downloadableImage(deviceId: string, imageId: string): Promise<ImageView | null> {

@@ -6,11 +6,11 @@
  */
 import type { EntityManager } from '@mikro-orm/core';
 import { Device, type DeviceEntity } from '../devices/device.entity.js';
-import { Image, OsFeedRelease, type ImageEntity } from '../images/image.entities.js';
+import type { ImageEntity } from '../images/image.entities.js';
 import { newId } from '../shared/ids.js';
 import { isUniqueViolation } from '../shared/persistence.js';
-import { DeviceGroup } from '../products/device-group.entity.js';
-import { Deployment, DeploymentDevice, type DeploymentDeviceEntity, type DeploymentEntity } from './deployment.entities.js';
+import { DeploymentDevice, type DeploymentDeviceEntity, type DeploymentEntity } from './deployment.entities.js';
+import type { GroupTargets } from './group-targets.js';
 import { deviceStateOf, type ImageUpdateState } from './rollout.js';
 
 export type TargetDevice = Pick<DeviceEntity, 'id' | 'tenant' | 'deviceGroup' | 'installedImages' | 'osVersion'>;
@@ -28,11 +28,6 @@ export const NO_TARGET: ResolvedTarget = { deployment: null, row: null, images: 
 
 export async function loadTargetDevice(em: EntityManager, deviceId: string): Promise<TargetDevice | null> {
   return em.findOne(Device, { id: deviceId }, { fields: ['id', 'tenant', 'deviceGroup', 'installedImages', 'osVersion'] });
-}
-
-/** The group's current deployment: the newest that is active or halted. */
-export function currentDeployment(em: EntityManager, deviceGroupId: string): Promise<DeploymentEntity | null> {
-  return em.findOne(Deployment, { deviceGroup: deviceGroupId, state: { $in: ['ACTIVE', 'HALTED'] } }, { orderBy: { createdAt: 'desc', id: 'desc' } });
 }
 
 /**
@@ -63,24 +58,18 @@ export async function rowFor(em: EntityManager, deployment: DeploymentEntity, de
   return em.findOneOrFail(DeploymentDevice, { deployment: deployment.id, device: deviceId });
 }
 
-export async function resolveTarget(em: EntityManager, device: TargetDevice, now: Date): Promise<ResolvedTarget> {
+/** The device's target: its group's (held by `groups`), and its own row of the group's deployment. */
+export async function resolveTarget(em: EntityManager, device: TargetDevice, now: Date, groups: GroupTargets): Promise<ResolvedTarget> {
   if (!device.tenant || !device.deviceGroup) return NO_TARGET;
-  const group = await em.findOne(DeviceGroup, { id: device.deviceGroup });
-  if (!group) return NO_TARGET;
-  const release = await em.findOne(OsFeedRelease, { feed: group.osFeed }, { orderBy: { publishedAt: 'desc', id: 'desc' } });
-  const os = release ? await em.findOne(Image, { id: release.image, status: 'READY' }) : null;
-
-  const deployment = await currentDeployment(em, group.id);
+  const target = await groups.get(device.deviceGroup);
+  if (!target) return NO_TARGET;
+  const { os, deployment } = target;
   let row: DeploymentDeviceEntity | null = null;
-  let deploymentImages: ImageEntity[] = [];
+  let deploymentImages: readonly ImageEntity[] = [];
   if (deployment) {
     row = await rowFor(em, deployment, device.id, now);
-    if (row.admitted) {
-      const images = await em.find(Image, { id: { $in: deployment.imageIds }, tenant: device.tenant, status: 'READY' });
-      deploymentImages = images
-        .filter((i) => !(group.updatePolicy === 'No3rdPartyAppUpdates' && i.type === 'Application'))
-        .sort((a, b) => deployment.imageIds.indexOf(a.id) - deployment.imageIds.indexOf(b.id));
-    }
+    // A tenant's images reach only its own devices.
+    if (row.admitted && target.group.tenant === device.tenant) deploymentImages = target.deploymentImages;
   }
   // OS before applications; a deployment's own OS image (none today: OS images come from feeds) would follow.
   return { deployment, row, images: os ? [os, ...deploymentImages.filter((i) => i.id !== os.id)] : deploymentImages, deploymentImages };

@@ -18,6 +18,7 @@ import { PayloadTooLargeError, type ImageStorage } from './image-storage.port.js
 import { IMAGE_TYPES, OS_FEEDS, verifySignature, type OsFeedName } from './image-types.js';
 import { newSigningKey, registeredSigningKey, toSigningKeyView } from './signing-keys.js';
 import { OsRelease } from '../certificates/measurement.entities.js';
+import { groupTargetsOf } from '../deployments/group-targets.js';
 
 export const toImageView = (i: ImageEntity): ImageView => ({
   id: i.id,
@@ -201,6 +202,8 @@ export function createImagesService(deps: ServiceDeps, storage: ImageStorage, co
       // Devices that install it report this OS version; attestation must know it.
       if ((await em.count(OsRelease, { version: image.version })) === 0) em.create(OsRelease, { version: image.version, registeredAt: deps.clock.now() });
       await em.flush();
+      // Every group on the feed now targets it (groups' targets are held: see group-targets.ts).
+      groupTargetsOf(deps).invalidate();
       log.info({ imageId: image.id, version: image.version, feed: target }, 'OS release published');
       return toReleaseView(release);
     },

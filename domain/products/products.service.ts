@@ -8,6 +8,7 @@ import { isUniqueViolation } from '../shared/persistence.js';
 import type { ServiceDeps } from '../shared/service-deps.js';
 import { nameKeyOf, optionalDescription, requireName, requireOneOf, requireUuid } from '../shared/validation.js';
 import type { DeviceGroupView, OsFeed, ProductView, UpdatePolicy } from '../views.js';
+import { groupTargetsOf } from '../deployments/group-targets.js';
 import { DEFAULT_DEVICE_GROUPS } from './default-device-groups.js';
 import { DeviceGroup, OS_FEEDS, UPDATE_POLICIES, type DeviceGroupEntity } from './device-group.entity.js';
 import { Product, type ProductEntity } from './product.entity.js';
@@ -145,6 +146,8 @@ export function createProductsService(deps: ServiceDeps): ProductsService {
       if (osFeed !== null) group.osFeed = osFeed;
       if (updatePolicy !== null) group.updatePolicy = updatePolicy;
       await uniqueOr(groupNameTaken, () => em.flush());
+      // Its feed and update policy decide its devices' targets, which are held (deployments/group-targets.ts).
+      if (osFeed !== null || updatePolicy !== null) groupTargetsOf(deps).invalidate(group.id);
       return toDeviceGroupView(group);
     },
 

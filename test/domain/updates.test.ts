@@ -231,6 +231,98 @@ describe.each(TEST_DATABASES)('signed images and deployments on %s', (kind) => {
       expect(ids.filter((id) => !admitted.includes(id))).toHaveLength(2);
     });
 
+    test('a group\'s target is held between reports, yet a new deployment, a cancellation, a new OS release and a group setting change are seen at once', async () => {
+      const { admin, privateKeyPem, ids, group } = await tenantWithDevices(1);
+      const device = ids[0]!;
+      const appIds = async () => (await fx.services.deployments.targetFor(device))!.images.filter((i) => i.type === 'Application').map((i) => i.id);
+      const osIds = async () => (await fx.services.deployments.targetFor(device))!.images.filter((i) => i.type === 'OS').map((i) => i.id);
+      const first = await image(admin, privateKeyPem);
+      const d1 = await fx.services.deployments.createDeployment(admin, { deviceGroupId: group.id, imageIds: [first.id] });
+      expect(await appIds()).toEqual([first.id]);
+      expect((await fx.services.deployments.downloadableImage(device, first.id))?.id).toBe(first.id);
+
+      // A newer deployment supersedes it: the device's target and what it may download change with it.
+      fx.clock.advance(1000);
+      const second = await image(admin, privateKeyPem, { componentId: first.componentId, version: '2.0.0' });
+      const d2 = await fx.services.deployments.createDeployment(admin, { deviceGroupId: group.id, imageIds: [second.id] });
+      expect(await appIds()).toEqual([second.id]);
+      expect(await fx.services.deployments.downloadableImage(device, first.id)).toBeNull();
+      // A report about the superseded deployment changes nothing; one about the current one counts.
+      await fx.services.deployments.reportUpdate(device, { deploymentId: d1.id, imageId: first.id, state: 'INSTALLING', reason: null });
+      await fx.services.deployments.reportUpdate(device, { deploymentId: d2.id, imageId: second.id, state: 'DOWNLOADING', reason: null });
+      expect((await fx.services.deployments.getDeployment(admin, d2.id)).progress).toMatchObject({ downloading: 1, installing: 0 });
+
+      // Cancelled: no deployment any more, so no application.
+      await fx.services.deployments.cancelDeployment(admin, d2.id);
+      expect(await appIds()).toEqual([]);
+
+      // A new OS release of the group's feed is the device's OS target at once.
+      const before = await osIds();
+      fx.clock.advance(1000);
+      const os = await image(PLATFORM, platformKey.privateKeyPem, { type: 'OS', version: `27.${Date.now() % 1000}` });
+      await fx.services.images.publishOsRelease(PLATFORM, os.id, 'RetailEval');
+      expect(await osIds()).toEqual(before);
+      await fx.services.images.publishOsRelease(PLATFORM, os.id, 'Retail');
+      expect(await osIds()).toEqual([os.id]);
+
+      // The group switches feed and update policy: both count at once.
+      fx.clock.advance(1000);
+      const third = await image(admin, privateKeyPem, { componentId: first.componentId, version: '3.0.0' });
+      await fx.services.deployments.createDeployment(admin, { deviceGroupId: group.id, imageIds: [third.id] });
+      expect(await appIds()).toEqual([third.id]);
+      await fx.services.products.updateDeviceGroup(admin, group.id, { updatePolicy: 'No3rdPartyAppUpdates' });
+      expect(await appIds()).toEqual([]);
+      await fx.services.products.updateDeviceGroup(admin, group.id, { updatePolicy: 'UpdateAll' });
+      expect(await appIds()).toEqual([third.id]);
+      const evalOnly = await image(PLATFORM, platformKey.privateKeyPem, { type: 'OS', version: `28.${Date.now() % 1000}` });
+      fx.clock.advance(1000);
+      await fx.services.images.publishOsRelease(PLATFORM, evalOnly.id, 'RetailEval');
+      expect(await osIds()).toEqual([os.id]);
+      await fx.services.products.updateDeviceGroup(admin, group.id, { osFeed: 'RetailEval' });
+      expect(await osIds()).toEqual([evalOnly.id]);
+    });
+
+    test('a deployment announced by another node (its DeploymentProgressChanged) replaces the held target here', async () => {
+      const { admin, privateKeyPem, ids, group } = await tenantWithDevices(1);
+      const device = ids[0]!;
+      const first = await image(admin, privateKeyPem);
+      await fx.services.deployments.createDeployment(admin, { deviceGroupId: group.id, imageIds: [first.id] });
+      expect((await fx.services.deployments.targetFor(device))!.images.map((i) => i.id)).toContain(first.id);
+      // Another node supersedes it: the rows change in the database, and the news comes over the bus.
+      fx.clock.advance(1000);
+      const second = await image(admin, privateKeyPem, { componentId: first.componentId, version: '2.0.0' });
+      const em = fx.db.orm.em.fork();
+      const old = await em.findOneOrFail(Deployment, { deviceGroup: group.id, state: 'ACTIVE' });
+      old.state = 'SUPERSEDED';
+      const next = em.create(Deployment, {
+        id: randomUUID(),
+        tenant: old.tenant,
+        deviceGroup: group.id,
+        imageIds: [second.id],
+        state: 'ACTIVE',
+        reason: null,
+        rollout: null,
+        baseline: null,
+        wave: 0,
+        createdAt: fx.clock.now(),
+        endedAt: null,
+      });
+      await em.flush();
+      expect((await fx.services.deployments.targetFor(device))!.images.map((i) => i.id)).toContain(first.id);
+      await fx.bus.publish({
+        type: 'DeploymentProgressChanged',
+        tenantId: next.tenant,
+        deploymentId: next.id,
+        deviceGroupId: group.id,
+        state: 'ACTIVE',
+        reason: null,
+        wave: 0,
+        progress: { total: 0, pending: 0, downloading: 0, installing: 0, installed: 0, failed: 0, rejected: 0 },
+        at: fx.clock.now().toISOString(),
+      });
+      expect((await fx.services.deployments.targetFor(device))!.images.map((i) => i.id)).toContain(second.id);
+    });
+
     test('the same device row made at once by several callers is one row, not an error', async () => {
       const { admin, privateKeyPem, ids, group } = await tenantWithDevices(1);
       const app = await image(admin, privateKeyPem);
