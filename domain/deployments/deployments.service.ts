@@ -22,12 +22,18 @@ import type { ServiceDeps } from '../shared/service-deps.js';
 import { normalizeDeviceId, requireDeviceId, requireOneOf, requireUuid } from '../shared/validation.js';
 import type { DeploymentDeviceView, DeploymentProgress, DeploymentView, DeviceTarget, DeviceUpdateView, ImageView, UpdateReport } from '../views.js';
 import { Deployment, DeploymentDevice, type DeploymentDeviceEntity, type DeploymentEntity } from './deployment.entities.js';
-import { loadTargetDevice, reconcileWithInstalled, resolveTarget, rowFor, type ResolvedTarget, type TargetDevice } from './device-targets.js';
-import { groupTargetsOf } from './group-targets.js';
+import { loadTargetDevice, loadTargetDevices, reconcileWithInstalled, resolveTarget, rowFor, rowsFor, type ResolvedTarget, type TargetDevice } from './device-targets.js';
+import { GroupCommit, OK, type Outcome } from './group-commit.js';
+import { groupTargetsOf, type GroupTarget } from './group-targets.js';
 import { progressOf } from './progress.js';
 import { decide, DEVICE_UPDATE_STATES, deviceStateOf, policyProblem, type RolloutPolicy } from './rollout.js';
 
 export const ROLLOUT_JOB = 'rollout-driver';
+
+interface PendingReport {
+  readonly deviceId: string;
+  readonly report: UpdateReport;
+}
 const ROLLOUT_LEASE_MS = 30_000;
 const MAX_IMAGES = 16;
 
@@ -36,7 +42,7 @@ export function createDeploymentsService(deps: ServiceDeps): DeploymentsService 
   const groups = groupTargetsOf(deps);
   // Another node's deployment changes reach this node's cached group targets as their announcements.
   deps.bus.subscribe((event) => {
-    if (event.type === 'DeploymentProgressChanged') groups.noteDeployment(event.deviceGroupId, event.deploymentId, event.state);
+    if (event.type === 'DeploymentProgressChanged') groups.noteDeployment(event.deviceGroupId, event.deploymentId, event.state, event.wave);
   });
 
   async function toView(em: EntityManager, d: DeploymentEntity): Promise<DeploymentView> {
@@ -138,6 +144,7 @@ export function createDeploymentsService(deps: ServiceDeps): DeploymentsService 
       case 'next-wave':
         d.wave = decision.wave;
         await em.flush();
+        groups.invalidate(d.deviceGroup);
         log.info({ deploymentId: d.id, wave: decision.wave }, 'rollout wave opened');
         await announceProgress(em, d);
         return true;
@@ -165,6 +172,66 @@ export function createDeploymentsService(deps: ServiceDeps): DeploymentsService 
     if (!device) return null;
     return { target: await resolveTarget(em, device, deps.clock.now(), groups), device, em };
   }
+
+  /**
+   * Stores a batch of device update reports in one transaction (GroupCommit: each is acknowledged after it), then
+   * announces each deployment's progress once and lets a finished device open its rollout's next wave.
+   */
+  async function storeReports(batch: readonly PendingReport[]): Promise<Outcome[]> {
+    const em = deps.em.fork();
+    const now = deps.clock.now();
+    const devices = await loadTargetDevices(em, [...new Set(batch.map((r) => r.deviceId))]);
+    // Each report's device, the group's target and the device's row in its deployment (one query per deployment).
+    const targets = new Map<string, GroupTarget | null>();
+    const devicesOf = new Map<DeploymentEntity, string[]>();
+    for (const device of devices.values()) {
+      if (!device.tenant || !device.deviceGroup) continue;
+      const target = await groups.get(device.deviceGroup);
+      targets.set(device.id, target);
+      if (target?.deployment) devicesOf.set(target.deployment, [...(devicesOf.get(target.deployment) ?? []), device.id]);
+    }
+    const rows = new Map<string, DeploymentDeviceEntity>();
+    for (const [deployment, ids] of devicesOf) for (const [id, row] of await rowsFor(em, deployment, ids, now)) rows.set(id, row);
+
+    const changed = new Set<string>();
+    const finished = new Set<string>();
+    const outcomes = batch.map(({ deviceId, report }): Outcome => {
+      const device = devices.get(deviceId);
+      if (!device) return { ok: false, error: notFound('Device', deviceId) };
+      const target = targets.get(deviceId);
+      const deployment = target?.deployment;
+      const row = rows.get(deviceId);
+      // A report about a deployment that is no longer the device's (superseded, cancelled) changes nothing.
+      if (!target || !deployment || !row?.admitted || report.deploymentId !== deployment.id || target.group.tenant !== device.tenant) return OK;
+      const imageId = report.imageId.toLowerCase();
+      if (!target.deploymentImages.some((i) => i.id === imageId)) return OK;
+      const imageStates = { ...row.imageStates, [imageId]: report.state };
+      const state = deviceStateOf(target.deploymentImages.map((i) => imageStates[i.id] ?? 'PENDING'));
+      const reason = report.reason ?? (state === 'FAILED' || state === 'REJECTED' ? row.reason : null);
+      if (state === 'INSTALLED' || state === 'FAILED' || state === 'REJECTED') finished.add(deployment.id);
+      // Already so (the status report that came first said it runs the image): nothing to store.
+      if (row.imageStates[imageId] === report.state && row.state === state && (row.reason ?? null) === (reason ?? null)) return OK;
+      row.imageStates = imageStates;
+      row.state = state;
+      row.reason = reason;
+      row.updatedAt = now;
+      changed.add(deployment.id);
+      if (state === 'REJECTED' || state === 'FAILED') log.warn({ deviceId, deploymentId: deployment.id, imageId, state: report.state, reason: report.reason }, 'device did not install an image');
+      return OK;
+    });
+    await em.flush();
+
+    for (const id of new Set([...changed, ...finished])) {
+      // As it is now, not the held snapshot: the announcement carries its state and wave, and a step changes it.
+      const deployment = await em.findOne(Deployment, { id });
+      if (!deployment) continue;
+      if (changed.has(id)) await announceProgress(em, deployment);
+      // A finished device may open the next wave (or halt it).
+      if (finished.has(id) && deployment.rollout) await step(em, deployment);
+    }
+    return outcomes;
+  }
+  const updateReports = new GroupCommit(storeReports);
 
   const toTarget = (t: ResolvedTarget): DeviceTarget => ({ deploymentId: t.deployment?.id ?? null, images: t.images.map(toImageView) });
 
@@ -355,28 +422,8 @@ export function createDeploymentsService(deps: ServiceDeps): DeploymentsService 
       return found ? toTarget(found.target) : null;
     },
 
-    async reportUpdate(deviceId: string, report: UpdateReport): Promise<void> {
-      const found = await deviceTargetOf(deviceId);
-      if (!found) throw notFound('Device', deviceId);
-      const { target, em } = found;
-      const { deployment, row } = target;
-      // A report about a deployment that is no longer the device's (superseded, cancelled) changes nothing.
-      if (!deployment || !row?.admitted || report.deploymentId !== deployment.id) return;
-      if (!target.deploymentImages.some((i) => i.id === report.imageId.toLowerCase())) return;
-      const imageStates = { ...row.imageStates, [report.imageId.toLowerCase()]: report.state };
-      const images = target.deploymentImages.map((i) => imageStates[i.id] ?? 'PENDING');
-      row.imageStates = imageStates;
-      row.state = deviceStateOf(images);
-      row.reason = report.reason ?? (row.state === 'FAILED' || row.state === 'REJECTED' ? row.reason : null);
-      row.updatedAt = deps.clock.now();
-      await em.flush();
-      if (row.state === 'REJECTED' || row.state === 'FAILED') log.warn({ deviceId, deploymentId: deployment.id, imageId: report.imageId, state: report.state, reason: report.reason }, 'device did not install an image');
-      await announceProgress(em, deployment);
-      // A finished device may open the next wave (or halt it): decided on the deployment as it is now, not the held snapshot.
-      if (deployment.rollout && (row.state === 'INSTALLED' || row.state === 'FAILED' || row.state === 'REJECTED')) {
-        const current = await em.findOne(Deployment, { id: deployment.id });
-        if (current) await step(em, current);
-      }
+    reportUpdate(deviceId: string, report: UpdateReport): Promise<void> {
+      return updateReports.submit({ deviceId, report });
     },
 
     async downloadableImage(deviceId: string, imageId: string): Promise<ImageView | null> {

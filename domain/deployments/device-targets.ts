@@ -30,6 +30,18 @@ export async function loadTargetDevice(em: EntityManager, deviceId: string): Pro
   return em.findOne(Device, { id: deviceId }, { fields: ['id', 'tenant', 'deviceGroup', 'installedImages', 'osVersion'] });
 }
 
+export async function loadTargetDevices(em: EntityManager, deviceIds: readonly string[]): Promise<Map<string, TargetDevice>> {
+  const devices = await em.find(Device, { id: { $in: [...deviceIds] } }, { fields: ['id', 'tenant', 'deviceGroup', 'installedImages', 'osVersion'] });
+  return new Map(devices.map((d) => [d.id, d]));
+}
+
+/** The rows of several devices of a deployment: one query for those that exist, rowFor for the others. */
+export async function rowsFor(em: EntityManager, deployment: DeploymentEntity, deviceIds: readonly string[], now: Date): Promise<Map<string, DeploymentDeviceEntity>> {
+  const rows = new Map((await em.find(DeploymentDevice, { deployment: deployment.id, device: { $in: [...deviceIds] } })).map((r) => [r.device, r]));
+  for (const id of deviceIds) if (!rows.has(id)) rows.set(id, await rowFor(em, deployment, id, now));
+  return rows;
+}
+
 /**
  * The device's row of a deployment, made on first need (a device that joined the group later). Several callers
  * may make the same row at once (the rollout driver, a status report, the deployment's creation): the first

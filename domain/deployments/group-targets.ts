@@ -90,11 +90,15 @@ export class GroupTargets {
   }
 
   /** A deployment of the group was announced (maybe by another node): drops the entry unless it already agrees. */
-  noteDeployment(groupId: string, deploymentId: string, state: string): void {
+  noteDeployment(groupId: string, deploymentId: string, state: string, wave: number): void {
     const held = this.entries.get(groupId);
     if (!held) return;
     const current = held.settled === undefined ? undefined : (held.settled?.deployment ?? null);
-    const agrees = current === undefined ? false : current === null ? state !== 'ACTIVE' && state !== 'HALTED' : current.id === deploymentId ? current.state === state : state !== 'ACTIVE' && state !== 'HALTED';
+    const ended = state !== 'ACTIVE' && state !== 'HALTED';
+    let agrees: boolean;
+    if (current === undefined) agrees = false; // still loading: it may have read the database before the change
+    else if (current?.id === deploymentId) agrees = current.state === state && current.wave === wave;
+    else agrees = ended; // another deployment's end changes nothing here; a new current one does
     if (!agrees) this.entries.delete(groupId);
   }
 }
