@@ -323,6 +323,23 @@ describe.each(TEST_DATABASES)('signed images and deployments on %s', (kind) => {
       expect((await fx.services.deployments.targetFor(device))!.images.map((i) => i.id)).toContain(second.id);
     });
 
+    test('reports from many devices at once are all stored before they are acknowledged, and an unknown device is refused alone', async () => {
+      const { admin, privateKeyPem, ids, group } = await tenantWithDevices(6);
+      const app = await image(admin, privateKeyPem);
+      const d = await fx.services.deployments.createDeployment(admin, { deviceGroupId: group.id, imageIds: [app.id] });
+      const states = ['DOWNLOADING', 'INSTALLING', 'INSTALLED', 'FAILED', 'INSTALLED', 'REJECTED'] as const;
+      const results = await Promise.allSettled([
+        ...ids.map((id, i) => fx.services.deployments.reportUpdate(id, { deploymentId: d.id, imageId: app.id, state: states[i]!, reason: null })),
+        fx.services.deployments.reportUpdate('F'.repeat(128), { deploymentId: d.id, imageId: app.id, state: 'INSTALLED', reason: null }),
+      ]);
+      expect(results.map((r) => r.status)).toEqual([...ids.map(() => 'fulfilled'), 'rejected']);
+      expect(await errorCodeOf(Promise.reject((results.at(-1) as PromiseRejectedResult).reason))).toBe('NOT_FOUND');
+      const expected = { total: 6, pending: 0, downloading: 1, installing: 1, installed: 2, failed: 1, rejected: 1 };
+      expect((await fx.services.deployments.getDeployment(admin, d.id)).progress).toEqual(expected);
+      const announced = fx.events.filter((e): e is DeploymentProgressChanged => e.type === 'DeploymentProgressChanged' && e.deploymentId === d.id);
+      expect(announced.at(-1)?.progress).toEqual(expected);
+    });
+
     test('the same device row made at once by several callers is one row, not an error', async () => {
       const { admin, privateKeyPem, ids, group } = await tenantWithDevices(1);
       const app = await image(admin, privateKeyPem);
