@@ -22,9 +22,9 @@ import type { ServiceDeps } from '../shared/service-deps.js';
 import { normalizeDeviceId, requireDeviceId, requireOneOf, requireUuid } from '../shared/validation.js';
 import type { DeploymentDeviceView, DeploymentProgress, DeploymentView, DeviceTarget, DeviceUpdateView, ImageView, UpdateReport } from '../views.js';
 import { Deployment, DeploymentDevice, type DeploymentDeviceEntity, type DeploymentEntity } from './deployment.entities.js';
-import { loadTargetDevice, loadTargetDevices, reconcileWithInstalled, resolveTarget, rowFor, rowsFor, type ResolvedTarget, type TargetDevice } from './device-targets.js';
-import { GroupCommit, OK, type Outcome } from './group-commit.js';
-import { groupTargetsOf, type GroupTarget } from './group-targets.js';
+import { loadTargetDevice, reconcileWithInstalled, resolveTarget, resolveTargets, rowFor, type ResolvedTarget } from './device-targets.js';
+import { GroupCommit, OK, refused, type Outcome } from './group-commit.js';
+import { groupTargetsOf } from './group-targets.js';
 import { progressOf } from './progress.js';
 import { decide, DEVICE_UPDATE_STATES, deviceStateOf, policyProblem, type RolloutPolicy } from './rollout.js';
 
@@ -166,13 +166,6 @@ export function createDeploymentsService(deps: ServiceDeps): DeploymentsService 
     }
   }
 
-  async function deviceTargetOf(deviceId: string): Promise<{ target: ResolvedTarget; device: TargetDevice; em: EntityManager } | null> {
-    const em = deps.em.fork();
-    const device = await loadTargetDevice(em, deviceId);
-    if (!device) return null;
-    return { target: await resolveTarget(em, device, deps.clock.now(), groups), device, em };
-  }
-
   /**
    * Stores a batch of device update reports in one transaction (GroupCommit: each is acknowledged after it), then
    * announces each deployment's progress once and lets a finished device open its rollout's next wave.
@@ -180,29 +173,16 @@ export function createDeploymentsService(deps: ServiceDeps): DeploymentsService 
   async function storeReports(batch: readonly PendingReport[]): Promise<Outcome[]> {
     const em = deps.em.fork();
     const now = deps.clock.now();
-    const devices = await loadTargetDevices(em, [...new Set(batch.map((r) => r.deviceId))]);
-    // Each report's device, the group's target and the device's row in its deployment (one query per deployment).
-    const targets = new Map<string, GroupTarget | null>();
-    const devicesOf = new Map<DeploymentEntity, string[]>();
-    for (const device of devices.values()) {
-      if (!device.tenant || !device.deviceGroup) continue;
-      const target = await groups.get(device.deviceGroup);
-      targets.set(device.id, target);
-      if (target?.deployment) devicesOf.set(target.deployment, [...(devicesOf.get(target.deployment) ?? []), device.id]);
-    }
-    const rows = new Map<string, DeploymentDeviceEntity>();
-    for (const [deployment, ids] of devicesOf) for (const [id, row] of await rowsFor(em, deployment, ids, now)) rows.set(id, row);
-
+    const resolved = await resolveTargets(em, batch.map((r) => r.deviceId), now, groups);
     const changed = new Set<string>();
     const finished = new Set<string>();
     const outcomes = batch.map(({ deviceId, report }): Outcome => {
-      const device = devices.get(deviceId);
-      if (!device) return { ok: false, error: notFound('Device', deviceId) };
-      const target = targets.get(deviceId);
-      const deployment = target?.deployment;
-      const row = rows.get(deviceId);
+      const found = resolved.get(deviceId);
+      if (!found) return refused(notFound('Device', deviceId));
+      const { target } = found;
+      const { deployment, row } = target;
       // A report about a deployment that is no longer the device's (superseded, cancelled) changes nothing.
-      if (!target || !deployment || !row?.admitted || report.deploymentId !== deployment.id || target.group.tenant !== device.tenant) return OK;
+      if (!deployment || !row?.admitted || report.deploymentId !== deployment.id) return OK;
       const imageId = report.imageId.toLowerCase();
       if (!target.deploymentImages.some((i) => i.id === imageId)) return OK;
       const imageStates = { ...row.imageStates, [imageId]: report.state };
@@ -232,6 +212,36 @@ export function createDeploymentsService(deps: ServiceDeps): DeploymentsService 
     return outcomes;
   }
   const updateReports = new GroupCommit(storeReports);
+
+  /**
+   * Status reports in batches: each device's row is re-derived from what it runs, in one transaction per batch,
+   * and each device gets its target (acknowledged, like update reports, only after the batch is stored).
+   */
+  const statusReports = new GroupCommit<string, DeviceTarget>(async (deviceIds) => {
+    const em = deps.em.fork();
+    const now = deps.clock.now();
+    const resolved = await resolveTargets(em, deviceIds, now, groups);
+    const changed = new Set<string>();
+    const outcomes = deviceIds.map((deviceId): Outcome<DeviceTarget> => {
+      const found = resolved.get(deviceId);
+      if (!found) return refused(notFound('Device', deviceId));
+      const { target, device } = found;
+      if (target.row?.admitted && target.deployment && reconcileWithInstalled(target.row, target.deploymentImages, device, now)) changed.add(target.deployment.id);
+      return { ok: true, value: toTarget(target) };
+    });
+    await em.flush();
+    for (const id of changed) {
+      const deployment = await em.findOne(Deployment, { id });
+      if (deployment) await announceProgress(em, deployment);
+    }
+    return outcomes;
+  });
+
+  /** Target look-ups (pushes, downloads) in batches: one query for the devices and one for their rows per batch. */
+  const targetLookups = new GroupCommit<string, ResolvedTarget | null>(async (deviceIds) => {
+    const resolved = await resolveTargets(deps.em.fork(), deviceIds, deps.clock.now(), groups);
+    return deviceIds.map((id) => ({ ok: true, value: resolved.get(id)?.target ?? null }));
+  });
 
   const toTarget = (t: ResolvedTarget): DeviceTarget => ({ deploymentId: t.deployment?.id ?? null, images: t.images.map(toImageView) });
 
@@ -406,20 +416,13 @@ export function createDeploymentsService(deps: ServiceDeps): DeploymentsService 
       };
     },
 
-    async statusReported(deviceId: string): Promise<DeviceTarget> {
-      const found = await deviceTargetOf(deviceId);
-      if (!found) throw notFound('Device', deviceId);
-      const { target, device, em } = found;
-      if (target.row?.admitted && target.deployment && reconcileWithInstalled(target.row, target.deploymentImages, device, deps.clock.now())) {
-        await em.flush();
-        await announceProgress(em, target.deployment);
-      }
-      return toTarget(target);
+    statusReported(deviceId: string): Promise<DeviceTarget> {
+      return statusReports.submit(deviceId);
     },
 
     async targetFor(deviceId: string): Promise<DeviceTarget | null> {
-      const found = await deviceTargetOf(deviceId);
-      return found ? toTarget(found.target) : null;
+      const target = await targetLookups.submit(deviceId);
+      return target ? toTarget(target) : null;
     },
 
     reportUpdate(deviceId: string, report: UpdateReport): Promise<void> {
@@ -427,8 +430,8 @@ export function createDeploymentsService(deps: ServiceDeps): DeploymentsService 
     },
 
     async downloadableImage(deviceId: string, imageId: string): Promise<ImageView | null> {
-      const found = await deviceTargetOf(deviceId);
-      const image = found?.target.images.find((i) => i.id === imageId.toLowerCase());
+      const target = await targetLookups.submit(deviceId);
+      const image = target?.images.find((i) => i.id === imageId.toLowerCase());
       return image ? toImageView(image) : null;
     },
 

@@ -10,7 +10,7 @@ import type { ImageEntity } from '../images/image.entities.js';
 import { newId } from '../shared/ids.js';
 import { isUniqueViolation } from '../shared/persistence.js';
 import { DeploymentDevice, type DeploymentDeviceEntity, type DeploymentEntity } from './deployment.entities.js';
-import type { GroupTargets } from './group-targets.js';
+import type { GroupTarget, GroupTargets } from './group-targets.js';
 import { deviceStateOf, type ImageUpdateState } from './rollout.js';
 
 export type TargetDevice = Pick<DeviceEntity, 'id' | 'tenant' | 'deviceGroup' | 'installedImages' | 'osVersion'>;
@@ -73,16 +73,37 @@ export async function rowFor(em: EntityManager, deployment: DeploymentEntity, de
 /** The device's target: its group's (held by `groups`), and its own row of the group's deployment. */
 export async function resolveTarget(em: EntityManager, device: TargetDevice, now: Date, groups: GroupTargets): Promise<ResolvedTarget> {
   if (!device.tenant || !device.deviceGroup) return NO_TARGET;
-  const target = await groups.get(device.deviceGroup);
-  if (!target) return NO_TARGET;
-  const { os, deployment } = target;
-  let row: DeploymentDeviceEntity | null = null;
-  let deploymentImages: readonly ImageEntity[] = [];
-  if (deployment) {
-    row = await rowFor(em, deployment, device.id, now);
-    // A tenant's images reach only its own devices.
-    if (row.admitted && target.group.tenant === device.tenant) deploymentImages = target.deploymentImages;
+  const held = await groups.get(device.deviceGroup);
+  if (!held) return NO_TARGET;
+  return targetOf(held, device, held.deployment ? await rowFor(em, held.deployment, device.id, now) : null);
+}
+
+/** resolveTarget for many devices at once: one query for the devices, one per deployment for their rows. */
+export async function resolveTargets(em: EntityManager, deviceIds: readonly string[], now: Date, groups: GroupTargets): Promise<Map<string, { device: TargetDevice; target: ResolvedTarget }>> {
+  const devices = await loadTargetDevices(em, [...new Set(deviceIds)]);
+  const held = new Map<string, GroupTarget>();
+  const devicesOf = new Map<DeploymentEntity, string[]>();
+  for (const device of devices.values()) {
+    if (!device.tenant || !device.deviceGroup) continue;
+    const target = await groups.get(device.deviceGroup);
+    if (!target) continue;
+    held.set(device.id, target);
+    if (target.deployment) devicesOf.set(target.deployment, [...(devicesOf.get(target.deployment) ?? []), device.id]);
   }
+  const rows = new Map<string, DeploymentDeviceEntity>();
+  for (const [deployment, ids] of devicesOf) for (const [id, row] of await rowsFor(em, deployment, ids, now)) rows.set(id, row);
+  const resolved = new Map<string, { device: TargetDevice; target: ResolvedTarget }>();
+  for (const device of devices.values()) {
+    const target = held.get(device.id);
+    resolved.set(device.id, { device, target: target ? targetOf(target, device, rows.get(device.id) ?? null) : NO_TARGET });
+  }
+  return resolved;
+}
+
+function targetOf(held: GroupTarget, device: TargetDevice, row: DeploymentDeviceEntity | null): ResolvedTarget {
+  const { os, deployment } = held;
+  // A tenant's images reach only its own devices.
+  const deploymentImages = deployment && row?.admitted && held.group.tenant === device.tenant ? held.deploymentImages : [];
   // OS before applications; a deployment's own OS image (none today: OS images come from feeds) would follow.
   return { deployment, row, images: os ? [os, ...deploymentImages.filter((i) => i.id !== os.id)] : deploymentImages, deploymentImages };
 }

@@ -4,28 +4,30 @@
  * promise settles only once its batch has been stored (or with its own refusal), so whatever acknowledges an item
  * after awaiting it acknowledges something stored.
  */
-export type Outcome = { readonly ok: true } | { readonly ok: false; readonly error: unknown };
+export type Outcome<R = void> = { readonly ok: true; readonly value: R } | { readonly ok: false; readonly error: unknown };
 
-export const OK: Outcome = { ok: true };
+export const OK: Outcome = { ok: true, value: undefined };
+export const refused = (error: unknown): Outcome<never> => ({ ok: false, error });
 
-interface Waiting<T> {
+interface Waiting<T, R> {
   readonly item: T;
-  readonly resolve: () => void;
+  readonly resolve: (value: R) => void;
   readonly reject: (error: unknown) => void;
 }
 
-export class GroupCommit<T> {
-  private queue: Waiting<T>[] = [];
+/** Also batches reads the same way (`store` then only reads): many devices' lookups in one query each. */
+export class GroupCommit<T, R = void> {
+  private queue: Waiting<T, R>[] = [];
   private draining = false;
 
   /** `store` stores a batch and answers one outcome per item, in order; if it throws, every item of the batch fails. */
   constructor(
-    private readonly store: (items: readonly T[]) => Promise<readonly Outcome[]>,
+    private readonly store: (items: readonly T[]) => Promise<ReadonlyArray<Outcome<R>>>,
     private readonly maxBatch = 256,
   ) {}
 
-  submit(item: T): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
+  submit(item: T): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
       if (this.draining) return;
       this.draining = true;
@@ -42,7 +44,7 @@ export class GroupCommit<T> {
         batch.forEach((w, i) => {
           const outcome = outcomes[i];
           if (outcome === undefined) w.reject(new Error('the batch answered no outcome for this item'));
-          else if (outcome.ok) w.resolve();
+          else if (outcome.ok) w.resolve(outcome.value);
           else w.reject(outcome.error);
         });
       } catch (error) {
