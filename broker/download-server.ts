@@ -25,6 +25,8 @@ export interface DownloadServerOptions {
   readonly deployments: Pick<DeploymentsService, 'downloadableImage'>;
   readonly storage: ImageStorage;
   readonly log: Logger;
+  /** Payloads held in memory (a fleet downloads the same few at once): at most this many bytes. @default 64 MiB */
+  readonly payloadCacheBytes?: number;
 }
 
 export interface DownloadServer {
@@ -49,8 +51,67 @@ export function parseRange(header: string | undefined, size: number): { start: n
   return { start, end };
 }
 
+/**
+ * Payloads in memory, least recently used dropped first. Safe to hold: a READY image's payload never changes (its
+ * SHA-256 was checked against the signed metadata when it was stored), and only payloads of at most an eighth of
+ * the budget are held, read whole once however many devices ask at the same time.
+ */
+export class PayloadCache {
+  /** In use order: the least recently used first. */
+  private readonly held = new Map<string, { readonly payload: Promise<Buffer>; readonly size: number }>();
+  private bytes = 0;
+
+  constructor(
+    private readonly read: (imageId: string) => AsyncIterable<Uint8Array>,
+    private readonly maxBytes: number,
+  ) {}
+
+  /** The payload, or null when it is too large to hold (stream it instead). */
+  get(imageId: string, size: number): Promise<Buffer> | null {
+    if (size > this.maxBytes / 8) return null;
+    let entry = this.held.get(imageId);
+    if (entry) {
+      this.held.delete(imageId);
+    } else {
+      const payload = this.load(imageId, size);
+      entry = { payload, size };
+      this.bytes += size;
+      payload.catch(() => {
+        if (this.held.get(imageId)?.payload === payload) this.forget(imageId);
+      });
+    }
+    this.held.set(imageId, entry);
+    for (const [id] of this.held) {
+      if (this.bytes <= this.maxBytes || id === imageId) break;
+      this.forget(id);
+    }
+    return entry.payload;
+  }
+
+  /** Payloads held now. */
+  get size(): number {
+    return this.held.size;
+  }
+
+  private forget(imageId: string): void {
+    const entry = this.held.get(imageId);
+    if (!entry) return;
+    this.held.delete(imageId);
+    this.bytes -= entry.size;
+  }
+
+  private async load(imageId: string, size: number): Promise<Buffer> {
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of this.read(imageId)) chunks.push(chunk);
+    const payload = Buffer.concat(chunks);
+    if (payload.length !== size) throw new Error(`image ${imageId}: the stored payload has ${payload.length} bytes, not ${size}`);
+    return payload;
+  }
+}
+
 export async function startDownloadServer(opts: DownloadServerOptions): Promise<DownloadServer> {
   const log = opts.log.child({ component: 'downloads' });
+  const payloads = new PayloadCache((imageId) => opts.storage.read(imageId), opts.payloadCacheBytes ?? 64 * 1024 * 1024);
   const server: Server = createServer(
     {
       key: opts.tls.keyPem,
@@ -105,6 +166,11 @@ export async function startDownloadServer(opts: DownloadServerOptions): Promise<
       log.info({ deviceId, imageId, start: range.start }, 'download resumed');
     }
     if (req.method === 'HEAD' || image.size === 0) return void res.end();
+    const held = payloads.get(image.id, image.size);
+    if (held) {
+      const payload = await held;
+      return void res.end(range ? payload.subarray(range.start, range.end + 1) : payload);
+    }
     await pipeline(Readable.from(opts.storage.read(image.id, range ?? undefined)), res);
   }
 

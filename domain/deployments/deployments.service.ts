@@ -22,7 +22,7 @@ import type { ServiceDeps } from '../shared/service-deps.js';
 import { normalizeDeviceId, requireDeviceId, requireOneOf, requireUuid } from '../shared/validation.js';
 import type { DeploymentDeviceView, DeploymentProgress, DeploymentView, DeviceTarget, DeviceUpdateView, ImageView, UpdateReport } from '../views.js';
 import { Deployment, DeploymentDevice, type DeploymentDeviceEntity, type DeploymentEntity } from './deployment.entities.js';
-import { loadTargetDevice, reconcileWithInstalled, resolveTarget, resolveTargets, rowFor, type ResolvedTarget } from './device-targets.js';
+import { insertRows, loadTargetDevice, reconcileWithInstalled, resolveTarget, resolveTargets, type ResolvedTarget } from './device-targets.js';
 import { GroupCommit, OK, refused, type Outcome } from './group-commit.js';
 import { groupTargetsOf } from './group-targets.js';
 import { progressOf } from './progress.js';
@@ -88,13 +88,13 @@ export function createDeploymentsService(deps: ServiceDeps): DeploymentsService 
   async function enrolGroup(em: EntityManager, d: DeploymentEntity, now: Date): Promise<string[]> {
     const devices = await em.find(Device, { deviceGroup: d.deviceGroup, tenant: d.tenant }, { fields: ['id'], disableIdentityMap: true });
     const existing = new Set((await em.find(DeploymentDevice, { deployment: d.id }, { fields: ['device'], disableIdentityMap: true })).map((r) => r.device));
-    const admitted: string[] = [];
-    for (const { id } of devices) {
-      if (existing.has(id)) continue;
-      const row = await rowFor(em, d, id, now);
-      if (row.admitted) admitted.push(id);
-    }
-    return admitted;
+    const missing = devices.map((r) => r.id).filter((id) => !existing.has(id));
+    if (missing.length === 0) return [];
+    await insertRows(em, d, missing, now);
+    // As made (by this insert or, for a device that reported meanwhile, by another caller).
+    const made = await em.find(DeploymentDevice, { deployment: d.id, admitted: true }, { fields: ['device'], disableIdentityMap: true });
+    const added = new Set(missing);
+    return made.map((r) => r.device).filter((id) => added.has(id));
   }
 
   /** The deployment's rows and the counts its thresholds judge. */

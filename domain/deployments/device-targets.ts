@@ -35,11 +35,50 @@ export async function loadTargetDevices(em: EntityManager, deviceIds: readonly s
   return new Map(devices.map((d) => [d.id, d]));
 }
 
-/** The rows of several devices of a deployment: one query for those that exist, rowFor for the others. */
+/** The rows of several devices of a deployment: one query for those that exist, one insert for the others. */
 export async function rowsFor(em: EntityManager, deployment: DeploymentEntity, deviceIds: readonly string[], now: Date): Promise<Map<string, DeploymentDeviceEntity>> {
-  const rows = new Map((await em.find(DeploymentDevice, { deployment: deployment.id, device: { $in: [...deviceIds] } })).map((r) => [r.device, r]));
-  for (const id of deviceIds) if (!rows.has(id)) rows.set(id, await rowFor(em, deployment, id, now));
+  const existing = () => em.find(DeploymentDevice, { deployment: deployment.id, device: { $in: [...deviceIds] } });
+  let rows = new Map((await existing()).map((r) => [r.device, r]));
+  const missing = deviceIds.filter((id) => !rows.has(id));
+  if (missing.length > 0) {
+    await insertRows(em, deployment, missing, now);
+    rows = new Map((await existing()).map((r) => [r.device, r]));
+  }
   return rows;
+}
+
+const INSERT_CHUNK = 500;
+
+/**
+ * Makes the rows of devices that have none yet, a chunk per statement (a deployment to a whole group makes them
+ * all at once). When another caller made one of them meanwhile, that chunk is made row by row (rowFor: the first
+ * insert wins).
+ */
+export async function insertRows(em: EntityManager, deployment: DeploymentEntity, deviceIds: readonly string[], now: Date): Promise<void> {
+  const admitted = deployment.rollout === null && deployment.state === 'ACTIVE';
+  for (let i = 0; i < deviceIds.length; i += INSERT_CHUNK) {
+    const chunk = deviceIds.slice(i, i + INSERT_CHUNK);
+    try {
+      await em.insertMany(
+        DeploymentDevice,
+        chunk.map((device) => ({
+          id: newId(),
+          deployment: deployment.id,
+          device,
+          admitted,
+          wave: admitted ? 0 : null,
+          admittedAt: admitted ? now : null,
+          state: 'PENDING' as const,
+          reason: null,
+          imageStates: {},
+          updatedAt: now,
+        })),
+      );
+    } catch (e) {
+      if (!isUniqueViolation(e)) throw e;
+      for (const device of chunk) await rowFor(em, deployment, device, now);
+    }
+  }
 }
 
 /**
