@@ -20,7 +20,7 @@ import { newId } from '../shared/ids.js';
 import { decodeCursor, encodeCursor, pageSize, type Page, type PageRequest } from '../shared/pagination.js';
 import type { ServiceDeps } from '../shared/service-deps.js';
 import { normalizeDeviceId, requireDeviceId, requireOneOf, requireUuid } from '../shared/validation.js';
-import type { DeploymentDeviceView, DeploymentProgress, DeploymentView, DeviceTarget, DeviceUpdateView, ImageView, UpdateReport } from '../views.js';
+import type { DeploymentDeviceView, DeploymentView, DeviceTarget, DeviceUpdateView, ImageView, UpdateReport } from '../views.js';
 import { Deployment, DeploymentDevice, type DeploymentDeviceEntity, type DeploymentEntity } from './deployment.entities.js';
 import { insertRows, loadTargetDevice, reconcileWithInstalled, resolveTarget, resolveTargets, type ResolvedTarget } from './device-targets.js';
 import { GroupCommit, OK, refused, type Outcome } from './group-commit.js';
