@@ -22,7 +22,7 @@ import type { ServiceDeps } from '../shared/service-deps.js';
 import { normalizeDeviceId, requireDeviceId, requireOneOf, requireUuid } from '../shared/validation.js';
 import type { DeploymentDeviceView, DeploymentView, DeviceTarget, DeviceUpdateView, ImageView, UpdateReport } from '../views.js';
 import { Deployment, DeploymentDevice, type DeploymentDeviceEntity, type DeploymentEntity } from './deployment.entities.js';
-import { insertRows, loadTargetDevice, reconcileWithInstalled, resolveTarget, resolveTargets, type ResolvedTarget } from './device-targets.js';
+import { insertRows, loadTargetDevice, reconcileWithInstalled, resolveTarget, resolveTargets, storeRowStates, type ResolvedTarget } from './device-targets.js';
 import { GroupCommit, OK, refused, type Outcome } from './group-commit.js';
 import { groupTargetsOf } from './group-targets.js';
 import { progressOf } from './progress.js';
@@ -175,6 +175,7 @@ export function createDeploymentsService(deps: ServiceDeps): DeploymentsService 
     const now = deps.clock.now();
     const resolved = await resolveTargets(em, batch.map((r) => r.deviceId), now, groups);
     const changed = new Set<string>();
+    const changedRows = new Set<DeploymentDeviceEntity>();
     const finished = new Set<string>();
     const outcomes = batch.map(({ deviceId, report }): Outcome => {
       const found = resolved.get(deviceId);
@@ -196,10 +197,11 @@ export function createDeploymentsService(deps: ServiceDeps): DeploymentsService 
       row.reason = reason;
       row.updatedAt = now;
       changed.add(deployment.id);
+      changedRows.add(row);
       if (state === 'REJECTED' || state === 'FAILED') log.warn({ deviceId, deploymentId: deployment.id, imageId, state: report.state, reason: report.reason }, 'device did not install an image');
       return OK;
     });
-    await em.flush();
+    await storeRowStates(em, changedRows);
 
     for (const id of new Set([...changed, ...finished])) {
       // As it is now, not the held snapshot: the announcement carries its state and wave, and a step changes it.
@@ -222,14 +224,18 @@ export function createDeploymentsService(deps: ServiceDeps): DeploymentsService 
     const now = deps.clock.now();
     const resolved = await resolveTargets(em, deviceIds, now, groups);
     const changed = new Set<string>();
+    const changedRows = new Set<DeploymentDeviceEntity>();
     const outcomes = deviceIds.map((deviceId): Outcome<DeviceTarget> => {
       const found = resolved.get(deviceId);
       if (!found) return refused(notFound('Device', deviceId));
       const { target, device } = found;
-      if (target.row?.admitted && target.deployment && reconcileWithInstalled(target.row, target.deploymentImages, device, now)) changed.add(target.deployment.id);
+      if (target.row?.admitted && target.deployment && reconcileWithInstalled(target.row, target.deploymentImages, device, now)) {
+        changed.add(target.deployment.id);
+        changedRows.add(target.row);
+      }
       return { ok: true, value: toTarget(target) };
     });
-    await em.flush();
+    await storeRowStates(em, changedRows);
     for (const id of changed) {
       const deployment = await em.findOne(Deployment, { id });
       if (deployment) await announceProgress(em, deployment);

@@ -148,6 +148,25 @@ function targetOf(held: GroupTarget, device: TargetDevice, row: DeploymentDevice
 }
 
 /**
+ * Stores rows whose state changed, in one transaction: rows that now hold the same values (a fleet mostly moves
+ * to the same state together) are updated by one statement, instead of a change set per row.
+ */
+export async function storeRowStates(em: EntityManager, rows: Iterable<DeploymentDeviceEntity>): Promise<void> {
+  const alike = new Map<string, { values: Pick<DeploymentDeviceEntity, 'imageStates' | 'state' | 'reason' | 'updatedAt'>; ids: string[] }>();
+  for (const r of rows) {
+    const values = { imageStates: r.imageStates, state: r.state, reason: r.reason ?? null, updatedAt: r.updatedAt };
+    const key = JSON.stringify([values.imageStates, values.state, values.reason, values.updatedAt.getTime()]);
+    const group = alike.get(key);
+    if (group) group.ids.push(r.id);
+    else alike.set(key, { values, ids: [r.id] });
+  }
+  if (alike.size === 0) return;
+  await em.transactional(async (tem) => {
+    for (const { values, ids } of alike.values()) await tem.nativeUpdate(DeploymentDevice, { id: { $in: ids } }, values);
+  });
+}
+
+/**
  * Re-derives the device's state in its deployment from what it reports installed: an image it runs is installed;
  * one it said it was installing or had installed but does not run (it restarted mid-install, or was reflashed) is
  * pending again. Failed and rejected stay until a new deployment. Returns true when the row changed.
