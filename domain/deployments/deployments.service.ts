@@ -29,13 +29,13 @@ import { progressOf } from './progress.js';
 import { decide, DEVICE_UPDATE_STATES, deviceStateOf, policyProblem, type RolloutPolicy } from './rollout.js';
 
 export const ROLLOUT_JOB = 'rollout-driver';
+const ROLLOUT_LEASE_MS = 30_000;
+const MAX_IMAGES = 16;
 
 interface PendingReport {
   readonly deviceId: string;
   readonly report: UpdateReport;
 }
-const ROLLOUT_LEASE_MS = 30_000;
-const MAX_IMAGES = 16;
 
 export function createDeploymentsService(deps: ServiceDeps): DeploymentsService {
   const log = deps.log.child({ service: 'deployments' });
@@ -202,16 +202,28 @@ export function createDeploymentsService(deps: ServiceDeps): DeploymentsService 
       return OK;
     });
     await storeRowStates(em, changedRows);
-
-    for (const id of new Set([...changed, ...finished])) {
-      // As it is now, not the held snapshot: the announcement carries its state and wave, and a step changes it.
-      const deployment = await em.findOne(Deployment, { id });
-      if (!deployment) continue;
-      if (changed.has(id)) await announceProgress(em, deployment);
-      // A finished device may open the next wave (or halt it).
-      if (finished.has(id) && deployment.rollout) await step(em, deployment);
-    }
+    await afterStored(em, changed, finished);
     return outcomes;
+  }
+
+  /**
+   * What follows stored device reports: each deployment's progress announced once, and a rollout step where a device
+   * finished. The reports are stored whatever happens here, so a failure is logged, not refused to the devices (the
+   * rollout driver takes the step on its next tick).
+   */
+  async function afterStored(em: EntityManager, changed: ReadonlySet<string>, finished: ReadonlySet<string>): Promise<void> {
+    for (const id of new Set([...changed, ...finished])) {
+      try {
+        // As it is now, not the held snapshot: the announcement carries its state and wave, and a step changes it.
+        const deployment = await em.findOne(Deployment, { id });
+        if (!deployment) continue;
+        if (changed.has(id)) await announceProgress(em, deployment);
+        // A finished device may open the next wave (or halt it).
+        if (finished.has(id) && deployment.rollout) await step(em, deployment);
+      } catch (e) {
+        log.error({ deploymentId: id, err: e instanceof Error ? e.message : String(e) }, 'device reports stored, but the deployment\'s progress or rollout step failed');
+      }
+    }
   }
   const updateReports = new GroupCommit(storeReports);
 
@@ -236,10 +248,7 @@ export function createDeploymentsService(deps: ServiceDeps): DeploymentsService 
       return { ok: true, value: toTarget(target) };
     });
     await storeRowStates(em, changedRows);
-    for (const id of changed) {
-      const deployment = await em.findOne(Deployment, { id });
-      if (deployment) await announceProgress(em, deployment);
-    }
+    await afterStored(em, changed, new Set());
     return outcomes;
   });
 

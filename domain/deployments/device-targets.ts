@@ -122,9 +122,11 @@ export async function resolveTargets(em: EntityManager, deviceIds: readonly stri
   const devices = await loadTargetDevices(em, [...new Set(deviceIds)]);
   const held = new Map<string, GroupTarget>();
   const devicesOf = new Map<DeploymentEntity, string[]>();
+  const ofGroup = new Map<string, GroupTarget | null>();
   for (const device of devices.values()) {
     if (!device.tenant || !device.deviceGroup) continue;
-    const target = await groups.get(device.deviceGroup);
+    let target = ofGroup.get(device.deviceGroup);
+    if (target === undefined) ofGroup.set(device.deviceGroup, (target = await groups.get(device.deviceGroup)));
     if (!target) continue;
     held.set(device.id, target);
     if (target.deployment) devicesOf.set(target.deployment, [...(devicesOf.get(target.deployment) ?? []), device.id]);
