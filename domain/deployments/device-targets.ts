@@ -163,7 +163,8 @@ export async function storeRowStates(em: EntityManager, rows: Iterable<Deploymen
     else alike.set(key, { values, ids: [r.id] });
   }
   if (alike.size === 0) return;
-  await em.transactional(async (tem) => {
+  // A fork of its own: a transaction flushes what its entity manager holds, and these rows are written here instead.
+  await em.fork().transactional(async (tem) => {
     for (const { values, ids } of alike.values()) await tem.nativeUpdate(DeploymentDevice, { id: { $in: ids } }, values);
   });
 }
