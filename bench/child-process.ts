@@ -29,6 +29,7 @@ export interface ChildInfo {
   readonly graphqlUrl: string | null;
   readonly adminKey: string | null;
   readonly rootCaPem: string | null;
+  readonly graphqlHttpUrl: string | null;
   readonly plainUrl: string | null;
   readonly floorWsUrl: string | null;
 }
@@ -116,8 +117,9 @@ export async function startSpheregateChild(dataDir: string, opts: SpheregateOpti
     adminKey: info.adminKey,
     rootCaPem: info.rootCaPem,
     fronts:
-      info.plainUrl !== null && info.floorWsUrl !== null
+      info.graphqlHttpUrl !== null && info.plainUrl !== null && info.floorWsUrl !== null
         ? {
+            graphqlHttpUrl: info.graphqlHttpUrl,
             plainUrl: info.plainUrl,
             floorWsUrl: info.floorWsUrl,
             broadcast: async (event) => Number(await child.ask({ cmd: 'broadcast', event })),

@@ -1,8 +1,11 @@
 /**
  * The GraphQL scenario's baselines (issue 6 f), served from the same process as Spheregate's gateway so both
  * sides share one process, one `Services` instance and one database, and the process's CPU time is read the same
- * way for both:
+ * way for both. They exist only here, never in the production server:
  *
+ * - graphql-http (the reference GraphQL-over-HTTP server, `createHandler` on node:http, its default options)
+ *   serving the gateway's own executable schema (same resolvers) with the gateway's own per-request context:
+ *   the same bearer-key authentication (httpContextFactory) and the same GatewayContext;
  * - a plain node:http handler answering the scenario's one `devices(first: 50)` query: it reads and parses the
  *   same JSON body, authenticates the same bearer key with the domain, calls the same domain call
  *   (`services.devices.listDevices`) and writes the same JSON Apollo writes — everything except GraphQL;
@@ -11,9 +14,18 @@
  */
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { GraphQLError, type GraphQLSchema } from 'graphql';
+import { createHandler } from 'graphql-http/lib/use/http';
 import { WebSocketServer, type WebSocket } from 'ws';
+import type { EventBus } from '../domain/events/event-bus.js';
 import type { Services } from '../domain/services.js';
+import type { Logger } from '../domain/shared/logger.js';
+import type { GatewayContext } from '../server/context.js';
+import { formatGraphQLError } from '../server/errors.js';
+import { httpContextFactory } from '../server/http/authenticate-request.js';
+import { DEFAULT_SUBSCRIPTION_BUFFER } from '../server/subscriptions/bus-stream.js';
 
 /** The scenario's query, sent as the same bytes to Apollo and to the plain handler. */
 export const DEVICES_QUERY = '{ devices(first: 50) { totalCount edges { node { id status { online } } } } }';
@@ -27,7 +39,18 @@ export interface StatusEventPayload {
   readonly at: string;
 }
 
+/** What the baselines share with the gateway they are compared with. */
+export interface FrontsDeps {
+  readonly services: Services;
+  readonly bus: EventBus;
+  /** The gateway's executable schema (Gateway.schema): the same object, the same resolvers. */
+  readonly schema: GraphQLSchema;
+  readonly log: Logger;
+}
+
 export interface Fronts {
+  /** graphql-http: POST here with the GraphQL request body and `authorization: Bearer <key>`. */
+  readonly graphqlHttpUrl: string;
   /** POST here with the GraphQL request body and `authorization: Bearer <key>`. */
   readonly plainUrl: string;
   /** Connect with `?subscriptions=<n>`: every broadcast sends n `next` messages to that socket. */
@@ -39,7 +62,12 @@ export interface Fronts {
 
 const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
 
-export async function startFronts(services: Services, host = '127.0.0.1'): Promise<Fronts> {
+export async function startFronts(deps: FrontsDeps, host = '127.0.0.1'): Promise<Fronts> {
+  const { services } = deps;
+  const graphqlHttp = createServer(graphqlHttpHandler(deps));
+  graphqlHttp.keepAliveTimeout = 60_000;
+  const graphqlHttpPort = await listen(graphqlHttp, host);
+
   const plain = createServer((req, res) => {
     handleDevices(services, req, res).catch(() => {
       if (!res.headersSent) res.writeHead(500);
@@ -61,6 +89,7 @@ export async function startFronts(services: Services, host = '127.0.0.1'): Promi
   const floorPort = await listen(floorServer, host);
 
   return {
+    graphqlHttpUrl: `http://${host}:${graphqlHttpPort}/graphql`,
     plainUrl: `http://${host}:${plainPort}/graphql`,
     floorWsUrl: `ws://${host}:${floorPort}/`,
     broadcast(event) {
@@ -79,9 +108,34 @@ export async function startFronts(services: Services, host = '127.0.0.1'): Promi
       for (const socket of wss.clients) socket.terminate();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
       plain.closeAllConnections();
-      await Promise.all([closeServer(plain), closeServer(floorServer)]);
+      graphqlHttp.closeAllConnections();
+      await Promise.all([closeServer(plain), closeServer(graphqlHttp), closeServer(floorServer)]);
     },
   };
+}
+
+/**
+ * graphql-http as its documentation sets it up, plus the gateway's context: the context function is the one
+ * Apollo's route calls (authentication included), with a request id and child logger made as the gateway's
+ * router makes them. A refused key answers 401 with the gateway's error, as the gateway does.
+ */
+function graphqlHttpHandler(deps: FrontsDeps): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  const makeContext = httpContextFactory({ services: deps.services, bus: deps.bus, subscriptionBufferSize: DEFAULT_SUBSCRIPTION_BUFFER });
+  // graphql-http wants an index-signature type; the spread below is the same context as a plain object.
+  return createHandler<GatewayContext & Record<PropertyKey, unknown>>({
+    schema: deps.schema,
+    async context(req) {
+      const requestId = randomUUID();
+      try {
+        return { ...(await makeContext(req.raw, { requestId, log: deps.log.child({ requestId }), params: {} })) };
+      } catch (e) {
+        if (!(e instanceof GraphQLError)) throw e;
+        const http: unknown = e.extensions['http'];
+        const status = typeof http === 'object' && http !== null && typeof Reflect.get(http, 'status') === 'number' ? Number(Reflect.get(http, 'status')) : 500;
+        return [JSON.stringify({ errors: [formatGraphQLError(e)] }), { status, statusText: e.message, headers: { 'content-type': 'application/json; charset=utf-8' } }];
+      }
+    },
+  });
 }
 
 async function handleDevices(services: Services, req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -2,9 +2,11 @@
  * Scenario f: the GraphQL gateway.
  *
  * 1. Query: `devices(first: 50)` over D claimed devices, driven by a closed loop of K keep-alive clients for a
- *    fixed time, against Apollo (Spheregate's gateway) and against a plain node:http handler calling the same
- *    domain call (bench/fronts.ts). Both are served by the same process (Spheregate's, in its own process when
- *    isolated), alternating which goes first. Requests/s, p50/p99 latency and the server's CPU ms per request.
+ *    fixed time, against Apollo (Spheregate's gateway), against graphql-http serving the same schema, resolvers
+ *    and context (the issue's baseline) and against a plain node:http handler calling the same domain call (the
+ *    resolver's floor; all in bench/fronts.ts). All three are served by the same process (Spheregate's, in its
+ *    own process when isolated), in a rotating order. Requests/s, p50/p99 latency and the server's CPU ms per
+ *    request.
  * 2. Fan-out: S WebSocket connections × k subscriptions to `deviceStatusChanged`; one claimed device goes online
  *    and offline over MQTT E times; per delivery, the delay from the event's time to its receipt. Floor: a bare
  *    `ws` server broadcasting the same JSON to the same number of subscriptions (bench/fronts.ts).
@@ -69,6 +71,18 @@ interface Compared<M, A extends string, B extends string> {
   readonly ratios: Readonly<Record<keyof M, number>>;
 }
 
+/** Apollo and the baselines it is compared with, in the order of the first repetition. */
+export const QUERY_SIDES = ['apollo', 'graphql-http', 'plain-http'] as const;
+export type QuerySide = (typeof QUERY_SIDES)[number];
+export type QueryBaseline = Exclude<QuerySide, 'apollo'>;
+
+export interface QueryComparison {
+  readonly runs: Readonly<Record<QuerySide, readonly QueryMeasurement[]>>;
+  readonly medians: Readonly<Record<QuerySide, Readonly<Record<keyof QueryMeasurement, Spread>>>>;
+  /** Apollo's median over each baseline's, per metric. */
+  readonly ratios: Readonly<Record<QueryBaseline, Readonly<Record<keyof QueryMeasurement, number>>>>;
+}
+
 export interface GraphqlReport {
   readonly scenario: 'graphql';
   readonly devices: number;
@@ -79,7 +93,7 @@ export interface GraphqlReport {
   readonly subscribers: number;
   readonly sockets: number;
   readonly fanoutEvents: number;
-  readonly query: Compared<QueryMeasurement, 'apollo', 'plain-http'>;
+  readonly query: QueryComparison;
   readonly fanout: Compared<FanoutMeasurement, 'spheregate', 'bare-ws'>;
 }
 
@@ -103,7 +117,7 @@ export async function runGraphql(opts: GraphqlOptions): Promise<GraphqlReport> {
     const fanoutDevice = fleet.devices[0];
     if (!fanoutDevice) throw new Error('graphql needs at least one device');
 
-    const query: Record<'apollo' | 'plain-http', QueryMeasurement[]> = { apollo: [], 'plain-http': [] };
+    const query: Record<QuerySide, QueryMeasurement[]> = { apollo: [], 'graphql-http': [], 'plain-http': [] };
     const fanout: Record<'spheregate' | 'bare-ws', FanoutMeasurement[]> = { spheregate: [], 'bare-ws': [] };
     for (let rep = 0; rep < opts.reps; rep++) {
       // One fresh Spheregate process per repetition serves both sides; the order alternates.
@@ -111,9 +125,10 @@ export async function runGraphql(opts: GraphqlOptions): Promise<GraphqlReport> {
       try {
         const fronts = host.fronts;
         if (!fronts) throw new Error('started without fronts');
-        await sameAnswers(host.graphqlUrl, fronts.plainUrl, tenantKey);
-        const urls = { apollo: host.graphqlUrl, 'plain-http': fronts.plainUrl } as const;
-        for (const side of rep % 2 === 0 ? (['apollo', 'plain-http'] as const) : (['plain-http', 'apollo'] as const)) {
+        const urls: Record<QuerySide, string> = { apollo: host.graphqlUrl, 'graphql-http': fronts.graphqlHttpUrl, 'plain-http': fronts.plainUrl };
+        await sameAnswers(urls, tenantKey);
+        // Each side leads in turn, so none always meets a cold or a warmed-up process.
+        for (const side of QUERY_SIDES.map((_, i) => QUERY_SIDES[(i + rep) % QUERY_SIDES.length] as QuerySide)) {
           const m = await measureQuery(host, urls[side], tenantKey, { concurrency, durationMs, warmupMs });
           query[side].push(m);
           say(`graphql rep ${rep + 1}/${opts.reps} ${side}: ${m.requestsPerSecond.toFixed(0)} req/s, p50 ${m.p50Ms.toFixed(1)} ms, p99 ${m.p99Ms.toFixed(1)} ms, ${m.serverCpuMsPerRequest.toFixed(3)} CPU ms/req, ${m.failed} failed`);
@@ -140,7 +155,7 @@ export async function runGraphql(opts: GraphqlOptions): Promise<GraphqlReport> {
       subscribers: sockets * perSocket,
       sockets,
       fanoutEvents,
-      query: compare(query, 'apollo', 'plain-http', QUERY_METRICS),
+      query: compareQuery(query),
       fanout: compare(fanout, 'spheregate', 'bare-ws', FANOUT_METRICS),
     };
   } finally {
@@ -155,14 +170,24 @@ function compare<M extends object, A extends string, B extends string>(runs: Rec
   return { runs, medians, ratios };
 }
 
-/** The baseline must answer exactly what Apollo answers, or the comparison means nothing. */
-async function sameAnswers(apolloUrl: string, plainUrl: string, key: string): Promise<void> {
+function compareQuery(runs: Record<QuerySide, QueryMeasurement[]>): QueryComparison {
+  const vs = (baseline: QueryBaseline) => compare(runs, 'apollo', baseline, QUERY_METRICS);
+  const graphqlHttp = vs('graphql-http');
+  const plain = vs('plain-http');
+  return { runs, medians: { ...graphqlHttp.medians, ...plain.medians }, ratios: { 'graphql-http': graphqlHttp.ratios, 'plain-http': plain.ratios } };
+}
+
+/** The baselines must answer exactly what Apollo answers, or the comparison means nothing. */
+async function sameAnswers(urls: Readonly<Record<QuerySide, string>>, key: string): Promise<void> {
   const ask = async (url: string): Promise<unknown> => {
     const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify({ query: DEVICES_QUERY }) });
     return res.json();
   };
-  const [apollo, plain] = await Promise.all([ask(apolloUrl), ask(plainUrl)]);
-  if (!isDeepStrictEqual(apollo, plain)) throw new Error(`the plain handler answers differently:\n${JSON.stringify(apollo).slice(0, 300)}\n${JSON.stringify(plain).slice(0, 300)}`);
+  const apollo = await ask(urls.apollo);
+  for (const side of ['graphql-http', 'plain-http'] as const) {
+    const other = await ask(urls[side]);
+    if (!isDeepStrictEqual(apollo, other)) throw new Error(`${side} answers differently:\n${JSON.stringify(apollo).slice(0, 300)}\n${JSON.stringify(other).slice(0, 300)}`);
+  }
 }
 
 async function measureQuery(

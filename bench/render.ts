@@ -5,7 +5,7 @@
  */
 import type { AttestationReport } from './attestation.js';
 import type { ErrorIngestReport, IngestMeasurement, IngestTarget } from './error-ingest.js';
-import type { GraphqlReport } from './graphql.js';
+import type { GraphqlReport, QueryMeasurement } from './graphql.js';
 import { LEVEL_TOLERANCE_MIB_PER_MINUTE, type HoldReport } from './hold.js';
 import type { RolloutMeasurement, RolloutReport } from './rollout.js';
 import type { ConnectStormReport } from './run.js';
@@ -125,28 +125,32 @@ export function renderErrorIngest(r: ErrorIngestReport, provenance = ''): string
 export function renderGraphql(r: GraphqlReport, provenance = ''): string {
   const q = r.query;
   const f = r.fanout;
-  const qRow = (label: string, key: keyof GraphqlReport['query']['ratios'], digits: number): string =>
-    `| ${label} | ${cell(q.medians.apollo[key], digits)} | ${cell(q.medians['plain-http'][key], digits)} | ${ratio(q.ratios[key])} |`;
+  // Reports from before graphql-http was a baseline have no such side: its cells read "—".
+  const qRow = (label: string, key: keyof QueryMeasurement, digits: number): string =>
+    `| ${label} | ${cell(q.medians.apollo[key], digits)} | ${cell(q.medians['graphql-http']?.[key], digits)} | ${cell(q.medians['plain-http'][key], digits)} | ${ratio(q.ratios['graphql-http']?.[key])} | ${ratio(q.ratios['plain-http']?.[key])} |`;
   const fRow = (label: string, key: keyof GraphqlReport['fanout']['ratios'], digits: number): string =>
     `| ${label} | ${cell(f.medians.spheregate[key], digits)} | ${cell(f.medians['bare-ws'][key], digits)} | ${ratio(f.ratios[key])} |`;
   const missed = f.runs.spheregate.reduce((n, m) => n + m.missed, 0);
   const p99 = f.medians.spheregate.p99Ms.median;
+  const target = q.ratios['graphql-http']?.requestsPerSecond ?? Number.NaN;
   return [
     `## GraphQL devices query: devices(first: 50) over ${r.devices} claimed devices, ${r.concurrency} closed-loop clients × ${r.durationMs / 1000} s, ${r.reps} repetitions`,
     '',
-    provenance + '| Metric | Apollo (Spheregate gateway) | plain node:http handler | ratio |',
-    '| --- | --- | --- | --- |',
+    provenance + '| Metric | Apollo (Spheregate gateway) | graphql-http, same schema and context | plain node:http handler (floor) | vs graphql-http | vs plain handler |',
+    '| --- | --- | --- | --- | --- | --- |',
     qRow('requests/s', 'requestsPerSecond', 0),
     qRow('latency p50 (ms)', 'p50Ms', 1),
     qRow('latency p99 (ms)', 'p99Ms', 1),
     qRow('server CPU ms per request', 'serverCpuMsPerRequest', 3),
     qRow('failed requests', 'failed', 0),
     '',
-    `Target, GraphQL ≥ 1.5× the plain handler's requests/s: ${ratio(q.ratios.requestsPerSecond)}, ${met(q.ratios.requestsPerSecond >= 1.5)}.`,
-    'Both are served by the same Spheregate process (same domain services, same database), one after the other; the',
-    'plain handler parses the same body, authenticates the same key and calls the same `listDevices`, so the ratio is',
-    'the price of GraphQL (Apollo, validation and limits, resolvers) over a hand-written endpoint; a GraphQL server',
-    'cannot beat it on the same resolver, so a ratio above 1 would mean the baseline does more work.',
+    `Target, GraphQL ≥ 1.5× graphql-http's requests/s on the same resolver: ${ratio(target)}, ${met(target >= 1.5)}.`,
+    'All three are served by the same Spheregate process (same domain services, same database), one after the other.',
+    "graphql-http (`createHandler` of graphql-http/lib/use/http, default options) serves the gateway's own executable",
+    "schema with the gateway's own context function (the same bearer-key authentication, the same GatewayContext), so",
+    'the ratio compares the two GraphQL servers on the same resolvers. The plain handler parses the same body,',
+    'authenticates the same key, calls the same `listDevices` and writes the same JSON without GraphQL: the floor of',
+    'this resolver, which a GraphQL server cannot beat.',
     '',
     `## Subscription fan-out: deviceStatusChanged to ${r.subscribers} subscriptions (${r.sockets} WebSocket connections × ${r.subscribers / r.sockets}), ${r.fanoutEvents} status events, ${r.reps} repetitions`,
     '',

@@ -54,6 +54,7 @@ const info: ChildInfo = {
   graphqlUrl: spheregate?.graphqlUrl ?? null,
   adminKey: spheregate?.adminKey ?? null,
   rootCaPem: spheregate?.rootCaPem ?? null,
+  graphqlHttpUrl: spheregate?.fronts?.graphqlHttpUrl ?? null,
   plainUrl: spheregate?.fronts?.plainUrl ?? null,
   floorWsUrl: spheregate?.fronts?.floorWsUrl ?? null,
 };

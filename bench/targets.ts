@@ -66,6 +66,7 @@ export interface SpheregateOptions {
 
 /** The baselines of bench/fronts.ts as a caller in another process sees them. */
 export interface FrontsHandle {
+  readonly graphqlHttpUrl: string;
   readonly plainUrl: string;
   readonly floorWsUrl: string;
   broadcast(event: Omit<StatusEventPayload, 'at'>): Promise<number>;
@@ -95,9 +96,10 @@ export async function startSpheregateTarget(dataDir: string, opts: SpheregateOpt
     SPHEREGATE_NODE_ID: 'bench',
     ...opts.env,
   });
-  const running = await startSpheregate(config, { log: createLogger({ level: 'silent' }) });
+  const log = createLogger({ level: 'silent' });
+  const running = await startSpheregate(config, { log });
   const fronts: Fronts | null = opts.fronts
-    ? await startFronts(running.services).catch(async (e: unknown) => {
+    ? await startFronts({ services: running.services, bus: running.bus, schema: running.gateway.schema, log }).catch(async (e: unknown) => {
         await running.close();
         throw e;
       })
@@ -109,7 +111,7 @@ export async function startSpheregateTarget(dataDir: string, opts: SpheregateOpt
     graphqlUrl: `http://127.0.0.1:${running.gateway.port}/graphql`,
     adminKey: running.adminKey,
     rootCaPem: running.rootCaPem,
-    fronts: fronts && { plainUrl: fronts.plainUrl, floorWsUrl: fronts.floorWsUrl, broadcast: async (event) => fronts.broadcast(event) },
+    fronts: fronts && { graphqlHttpUrl: fronts.graphqlHttpUrl, plainUrl: fronts.plainUrl, floorWsUrl: fronts.floorWsUrl, broadcast: async (event) => fronts.broadcast(event) },
     usage: selfUsage,
     vitals: async () => (monitor ??= startVitals()).sample(),
     close: async () => {

@@ -1,11 +1,17 @@
 /**
- * Apollo Server 5 configured for a public, authenticated API: no landing page, no stack traces, no persisted
- * queries (every request carries its document, so the anonymous check and the limits always see it), our
+ * Apollo Server 5 configured for a public, authenticated API: no landing page, no cache-control computation or
+ * Apollo-cloud reporting, no stack traces, no persisted queries (every request carries its document, so the anonymous check and the limits always see it), our
  * validation limits, one error formatter, and a log line (with the request id) for every internal error.
  */
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginInlineTraceDisabled,
+  ApolloServerPluginLandingPageDisabled,
+  ApolloServerPluginSchemaReportingDisabled,
+  ApolloServerPluginUsageReportingDisabled,
+} from '@apollo/server/plugin/disabled';
 import type { Server } from 'node:http';
 import type { GraphQLSchema } from 'graphql';
 import type { Logger } from '../domain/shared/logger.js';
@@ -85,6 +91,12 @@ export function createApollo(options: ApolloOptions): ApolloServer<GatewayContex
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer: options.httpServer, stopGracePeriodMillis: options.drainGraceMs ?? 10_000 }),
       ApolloServerPluginLandingPageDisabled(),
+      // No HTTP caching (no @cacheControl hints: every answer is per key) and nothing reported to Apollo's cloud.
+      // The cache-control plugin would otherwise wrap every field's resolution to compute a policy never used.
+      ApolloServerPluginCacheControlDisabled(),
+      ApolloServerPluginUsageReportingDisabled(),
+      ApolloServerPluginSchemaReportingDisabled(),
+      ApolloServerPluginInlineTraceDisabled(),
       anonymousAccessPlugin(),
       subscriptionsOverWebSocketOnly(),
       internalErrorLogPlugin(),

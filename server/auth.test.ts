@@ -1,6 +1,6 @@
 import type { TenancyService } from '../domain/services.js';
 import type { Actor } from '../domain/shared/actor.js';
-import { authenticate, credentialFromAuthorizationHeader, credentialFromConnectionParams, credentialRechecker } from './auth.js';
+import { authenticate, credentialFromAuthorizationHeader, credentialFromConnectionParams, credentialRechecker, sharedCredentialRechecks } from './auth.js';
 
 const reader: Actor = { kind: 'user', tenantId: 't1', role: 'Reader', apiKeyId: 'k1' };
 
@@ -81,5 +81,33 @@ describe('credentialRechecker: a live subscription asking again', () => {
     expect(calls).toHaveLength(1);
     await recheck();
     expect(calls).toHaveLength(2);
+  });
+});
+
+describe('sharedCredentialRechecks: sockets presenting the same key', () => {
+  test('ask the domain once per interval between them; a revocation reaches every holder; the last release forgets the key', async () => {
+    const valid = new Set(['k', 'other']);
+    const calls: string[] = [];
+    let now = 0;
+    const shared = sharedCredentialRechecks(tenancyWith(valid, calls), 1000, () => now);
+    const first = shared.acquire('k');
+    const second = shared.acquire('k');
+    const third = shared.acquire('other');
+    expect(shared.size).toBe(2);
+    now = 1500;
+    expect(await Promise.all([first.recheck(), second.recheck(), first.recheck()])).toEqual([true, true, true]);
+    expect(calls).toEqual(['k']);
+    valid.delete('k');
+    now = 3000;
+    expect(await second.recheck()).toBe(false);
+    expect(await first.recheck()).toBe(false);
+    expect(await third.recheck()).toBe(true);
+    expect(calls).toEqual(['k', 'k', 'other']);
+    first.release();
+    first.release(); // twice is harmless
+    expect(shared.size).toBe(2);
+    second.release();
+    third.release();
+    expect(shared.size).toBe(0);
   });
 });

@@ -75,3 +75,39 @@ export function credentialRechecker(tenancy: TenancyService, token: string, inte
     return inFlight;
   };
 }
+
+export interface SharedRechecks {
+  /** The re-check for `token`, shared with every other holder of the same token; call release() when done. */
+  acquire(token: string): { readonly recheck: () => Promise<boolean>; release(): void };
+  /** Tokens currently held (for tests). */
+  readonly size: number;
+}
+
+/**
+ * credentialRechecker shared by every socket presenting the same key: between them they ask the database at most
+ * once per `intervalMs`. Per socket, a hundred sockets opened together with one key would each re-check in the
+ * same instant, in the middle of delivering one event. A token is forgotten when its last socket releases it.
+ */
+export function sharedCredentialRechecks(tenancy: TenancyService, intervalMs: number, now: () => number = Date.now): SharedRechecks {
+  const held = new Map<string, { recheck: () => Promise<boolean>; holders: number }>();
+  return {
+    acquire(token) {
+      let entry = held.get(token);
+      if (!entry) held.set(token, (entry = { recheck: credentialRechecker(tenancy, token, intervalMs, now), holders: 0 }));
+      entry.holders++;
+      const mine = entry;
+      let released = false;
+      return {
+        recheck: mine.recheck,
+        release() {
+          if (released) return;
+          released = true;
+          if (--mine.holders === 0 && held.get(token) === mine) held.delete(token);
+        },
+      };
+    },
+    get size() {
+      return held.size;
+    },
+  };
+}

@@ -301,6 +301,53 @@ describe('GraphQL gateway over HTTP and WebSocket', () => {
       }
     });
 
+    test('subscribers of one event share its execution per key: one device read per key, every socket served, strangers none', async () => {
+      type Event = { deviceStatusChanged: { deviceId: string; device: { id: string } | null } };
+      const reader = await apiKey(a, 'Reader');
+      // Counts the device reads the subscription's `device` field makes.
+      const getDevice = services.devices.getDevice;
+      const readers: Array<string | null> = [];
+      services.devices.getDevice = (actor, id) => {
+        readers.push(actor?.kind === 'user' ? actor.role : null);
+        return getDevice(actor, id);
+      };
+      const sameKey = await Promise.all([1, 2, 3].map(() => subscribe<Event>(gateway, { apiKey: a.key }, STATUS_SUB)));
+      const otherKey = await subscribe<Event>(gateway, { apiKey: reader.secret }, STATUS_SUB);
+      const stranger = await subscribe<Event>(gateway, { apiKey: b.key }, STATUS_SUB);
+      const all = [...sameKey, otherKey];
+      try {
+        readers.length = 0;
+        await bringOnline(a.deviceId);
+        for (const sub of all) await sub.waitFor(() => sub.items.length === 1, 'the event on every socket');
+        for (const sub of all) expect(sub.items[0]?.deviceStatusChanged).toMatchObject({ deviceId: a.deviceId, device: { id: a.deviceId } });
+        // Executed once for the three sockets with the admin key and once for the Reader key: never one actor's
+        // result for another.
+        expect(readers.sort()).toEqual(['Administrator', 'Reader']);
+        await new Promise((r) => setTimeout(r, 100));
+        expect(stranger.items).toEqual([]);
+      } finally {
+        services.devices.getDevice = getDevice;
+        await Promise.all([...all, stranger].map((sub) => sub.close()));
+      }
+    });
+
+    test('a revoked key shared by several sockets ends the subscription on every one of them', async () => {
+      const key = await apiKey(a, 'Reader');
+      const subs = await Promise.all([1, 2].map(() => subscribe<unknown>(gateway, { apiKey: key.secret }, STATUS_SUB)));
+      try {
+        await ok(gateway, a.key, 'mutation($id: ID!) { revokeApiKey(id: $id) { id } }', { id: key.id });
+        await bringOnline(a.deviceId);
+        for (const sub of subs) {
+          await until(() => sub.closeCodes.length > 0, 'every socket to close');
+          expect(sub.items).toEqual([]);
+          expect(JSON.stringify(sub.errors)).toContain('UNAUTHENTICATED');
+          expect(sub.closeCodes).toEqual([4403]);
+        }
+      } finally {
+        await Promise.all(subs.map((sub) => sub.close()));
+      }
+    });
+
     test('a subscription sent over HTTP is refused with a pointer to WebSocket (BAD_REQUEST, 400)', async () => {
       const r = await gql(gateway, a.key, STATUS_SUB);
       expect([r.status, codes(r)]).toEqual([400, ['BAD_REQUEST']]);

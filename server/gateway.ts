@@ -5,6 +5,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { GraphQLSchema } from 'graphql';
 import type { EventBus } from '../domain/events/event-bus.js';
 import type { Services } from '../domain/services.js';
 import type { Logger } from '../domain/shared/logger.js';
@@ -54,6 +55,8 @@ export interface Gateway {
   /** `http://host:port` (GraphQL at `${url}/graphql`, WebSocket at the same path with ws://). */
   readonly url: string;
   readonly httpServer: Server;
+  /** The executable schema both transports serve (the benchmark's baseline serves it too). */
+  readonly schema: GraphQLSchema;
   /** Stops intake, closes WebSocket clients, lets in-flight requests finish, stops Apollo, closes the server. */
   close(): Promise<void>;
 }
@@ -121,6 +124,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     port: address.port,
     url,
     httpServer,
+    schema,
     close: () =>
       (closing ??= (async () => {
         // WebSocket clients first: the HTTP drain would otherwise cut their upgraded sockets without a close frame.

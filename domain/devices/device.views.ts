@@ -2,8 +2,46 @@ import { healthOf } from '../certificates/certificate-health.js';
 import type { DeviceView } from '../views.js';
 import type { DeviceEntity } from './device.entity.js';
 
+/** The columns a DeviceView is made of (never the key or the PEM, which no view shows). */
+export const DEVICE_VIEW_FIELDS = [
+  'id',
+  'tenant',
+  'product',
+  'deviceGroup',
+  'claimedAt',
+  'manufacturedAt',
+  'online',
+  'lastSeenAt',
+  'connectedSince',
+  'connectionSeq',
+  'remoteAddress',
+  'osVersion',
+  'uptimeSeconds',
+  'installedImages',
+  'statusReportedAt',
+  'certificateSerialNumber',
+  'certificateNotBefore',
+  'certificateNotAfter',
+  'certificateSubject',
+  'certificateIssuer',
+  'certificateSha256',
+  'tenantCertificateSerialNumber',
+  'tenantCertificateNotBefore',
+  'tenantCertificateNotAfter',
+  'tenantCertificateRenewAfter',
+  'lastAttestationAt',
+  'lastAttestationResult',
+  'lastAttestationReason',
+  'revokedAt',
+  'revocationReason',
+] as const satisfies ReadonlyArray<keyof DeviceEntity>;
+
+/** A device entity, or a plain row of DEVICE_VIEW_FIELDS read without making entities. */
+export type DeviceViewRow = Pick<DeviceEntity, DeviceViewField>;
+export type DeviceViewField = (typeof DEVICE_VIEW_FIELDS)[number];
+
 /** `now` decides certificate health (EXPIRING, EXPIRED). */
-export const toDeviceView = (d: DeviceEntity, now: Date): DeviceView => ({
+export const toDeviceView = (d: DeviceViewRow, now: Date): DeviceView => ({
   id: d.id,
   tenantId: d.tenant ?? null,
   productId: d.product ?? null,

@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/core';
 import type { TenancyService } from '../services.js';
 import { FIRST_SIGNING_KEY_NAME, newSigningKey, toSigningKeyView } from '../images/signing-keys.js';
-import { ROLES, type Actor, type Role } from '../shared/actor.js';
+import { ROLES, type Actor, type Role, type UserActor } from '../shared/actor.js';
 import { authorizePlatform, authorizeTenant } from '../shared/authorize.js';
 import { conflict, notFound } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
@@ -12,6 +12,7 @@ import type { ApiKeyView, IssuedApiKey, TenantView } from '../views.js';
 import { ApiKey } from './api-key.entity.js';
 import { hashToken, keyIdOfToken, newApiKeyToken, secretsEqual, tokenMatchesHash } from './api-key-token.js';
 import { toApiKeyView, toTenantView } from './tenancy.views.js';
+import { VerifiedKeys } from './verified-keys.js';
 import { Tenant } from './tenant.entity.js';
 import { tenantCaRow } from '../certificates/tenant-cas.js';
 
@@ -19,6 +20,7 @@ export const FIRST_ADMIN_KEY_NAME = 'Initial administrator key';
 
 export function createTenancyService(deps: ServiceDeps): TenancyService {
   const log = deps.log.child({ service: 'tenancy' });
+  const verified = new VerifiedKeys();
 
   /** Adds a key to the unit of work; the caller flushes. The token leaves this function once, to the caller. */
   function addApiKey(em: EntityManager, tenantId: string, name: string, role: Role): IssuedApiKey {
@@ -101,7 +103,11 @@ export function createTenancyService(deps: ServiceDeps): TenancyService {
       const em = deps.em.fork();
       const key = await em.findOne(ApiKey, { id, tenant: user.tenantId });
       if (!key) throw notFound('ApiKey', id);
-      if (key.revokedAt) return toApiKeyView(key);
+      if (key.revokedAt) {
+        // Perhaps revoked on another node while this one still remembers it verified.
+        verified.forget(id);
+        return toApiKeyView(key);
+      }
       if (key.role === 'Administrator') {
         const activeAdmins = await em.count(ApiKey, { tenant: user.tenantId, role: 'Administrator', revokedAt: null });
         // Nothing can mint a tenant key without an Administrator key: revoking the last one strands the tenant.
@@ -109,6 +115,8 @@ export function createTenancyService(deps: ServiceDeps): TenancyService {
       }
       key.revokedAt = deps.clock.now();
       await em.flush();
+      // From here on, no request on this node gets in with it (see VerifiedKeys for other nodes).
+      verified.forget(id);
       log.info({ tenantId: user.tenantId, apiKeyId: id }, 'API key revoked');
       return toApiKeyView(key);
     },
@@ -124,9 +132,15 @@ export function createTenancyService(deps: ServiceDeps): TenancyService {
       if (deps.platformAdminKey.length > 0 && secretsEqual(token, deps.platformAdminKey)) return { kind: 'platform' };
       const keyId = keyIdOfToken(token);
       if (!keyId) return null;
+      const tokenHash = hashToken(token);
+      const remembered = verified.get(tokenHash, deps.clock.now().getTime());
+      if (remembered) return remembered;
+      const generation = verified.generation;
       const key = await deps.em.fork().findOne(ApiKey, { id: keyId });
       if (!key || !tokenMatchesHash(token, key.secretHash) || key.revokedAt) return null;
-      return { kind: 'user', tenantId: key.tenant, role: key.role, apiKeyId: key.id };
+      const actor: UserActor = { kind: 'user', tenantId: key.tenant, role: key.role, apiKeyId: key.id };
+      verified.remember(tokenHash, actor, deps.clock.now().getTime(), generation);
+      return actor;
     },
   };
 }

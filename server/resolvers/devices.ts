@@ -14,7 +14,7 @@ import type {
   SubscriptionResolvers,
 } from '../generated/graphql.js';
 import { deviceStatusMatcher } from '../subscriptions/device-status-filter.js';
-import { eventDevice, tenantEventStream } from '../subscriptions/tenant-stream.js';
+import { eventDevice, sharedRootValue, tenantEventStream } from '../subscriptions/tenant-stream.js';
 import { loadDeviceGroup, loadProduct } from './products.js';
 
 type ConnectionOf<T> = Omit<DeviceConnection, 'edges'> & { edges: Array<Omit<DeviceEdge, 'node'> & { node: T }> };
@@ -43,6 +43,9 @@ export function toManufacturedDevice(r: ManufactureResult, position: number): Ma
     ? { index: position, ok: true, deviceId: r.deviceId, certificate: r.certificatePem, errorCode: null, errorMessage: null }
     : { index: r.index, ok: false, deviceId: null, certificate: null, errorCode: r.code, errorMessage: r.message };
 }
+
+/** One root value per status event, shared by its subscribers (and so is their execution). */
+const statusRoot = sharedRootValue('deviceStatusChanged');
 
 export const devicesResolvers = {
   Query: {
@@ -74,7 +77,7 @@ export const devicesResolvers = {
       subscribe: (_root, { filter }, ctx) =>
         tenantEventStream(ctx, (tenantId) => {
           const matches = deviceStatusMatcher(tenantId, filter);
-          return (event) => (matches(event) ? { deviceStatusChanged: event } : null);
+          return (event) => (matches(event) ? statusRoot(event) : null);
         }),
     },
   } satisfies SubscriptionResolvers,

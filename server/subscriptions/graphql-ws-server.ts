@@ -17,9 +17,10 @@ import { useServer, type Extra } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { Actor } from '../../domain/shared/actor.js';
 import type { Logger } from '../../domain/shared/logger.js';
-import { authenticate, credentialFromConnectionParams, credentialRechecker } from '../auth.js';
+import { authenticate, credentialFromConnectionParams, sharedCredentialRechecks } from '../auth.js';
 import { describeForLog, formatGraphQLError, INTERNAL_MESSAGE, isInternalError, withCode } from '../errors.js';
 import { socketContext, type ContextDeps } from '../request-context.js';
+import { sharedSubscriptionExecution } from './shared-execution.js';
 import { DEFAULT_MAX_TOKENS, limitRules, type OperationLimits } from '../validation/index.js';
 
 export interface GraphQLWsOptions extends ContextDeps {
@@ -47,7 +48,9 @@ interface Connection {
   readonly id: string;
   readonly actor: Actor;
   readonly log: Logger;
+  /** Shared with the other sockets presenting the same key (sharedCredentialRechecks). */
   readonly recheck: () => Promise<boolean>;
+  readonly release: () => void;
   revoked: boolean;
 }
 
@@ -57,6 +60,7 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsServer {
   const { httpServer, path, schema, log, services } = options;
   const rules = [...specifiedRules, ...limitRules(options.limits), ...(options.introspection ? [] : [NoSchemaIntrospectionCustomRule])];
   const connections = new WeakMap<WsContext, Connection>();
+  const rechecks = sharedCredentialRechecks(services.tenancy, options.credentialRecheckMs);
   const wss = new WebSocketServer({ server: httpServer, path });
 
   const refuse = (ctx: WsContext): void => {
@@ -73,6 +77,8 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsServer {
   const disposable = useServer<Record<string, unknown> | undefined, Record<PropertyKey, never>>(
     {
       schema,
+      // Executions shared between subscribers of the same event with the same operation and actor.
+      subscribe: sharedSubscriptionExecution(),
       // Never put an internal error's message in a close reason, whatever NODE_ENV says.
       isProd: true,
       async onConnect(ctx) {
@@ -82,9 +88,12 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsServer {
         });
         if (outcome.status !== 'authenticated') return false; // graphql-ws closes with 4403 Forbidden
         const id = randomUUID();
-        const recheck = credentialRechecker(services.tenancy, outcome.token, options.credentialRecheckMs);
-        connections.set(ctx, { id, actor: outcome.actor, log: log.child({ connectionId: id }), recheck, revoked: false });
+        const { recheck, release } = rechecks.acquire(outcome.token);
+        connections.set(ctx, { id, actor: outcome.actor, log: log.child({ connectionId: id }), recheck, release, revoked: false });
         return true;
+      },
+      onClose(ctx) {
+        connections.get(ctx)?.release();
       },
       async onSubscribe(ctx, id, payload) {
         const connection = connections.get(ctx);

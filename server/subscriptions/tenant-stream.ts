@@ -22,6 +22,20 @@ export function tenantEventStream<T>(ctx: GatewayContext, select: (tenantId: str
 }
 
 /**
+ * Makes the subscription root value `{ [field]: event }` once per event: every subscriber of that event gets the
+ * same object, which lets their executions be shared (shared-execution.ts). What each subscriber receives is
+ * still decided per subscriber, by its filter, before this is called.
+ */
+export function sharedRootValue<F extends string>(field: F): <E extends object>(event: E) => Record<F, E> {
+  const made = new WeakMap<object, Record<F, object>>();
+  return <E extends object>(event: E): Record<F, E> => {
+    let root = made.get(event);
+    if (!root) made.set(event, (root = { [field]: event } as Record<F, E>));
+    return root as Record<F, E>;
+  };
+}
+
+/**
  * The current view of an event's device, scoped to the subscriber. A device it can no longer see (never: claims
  * are final, but be strict) reads as null, not an error.
  */

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { TEST_DATABASES } from '../db.js';
 import { fakeCsr, randomDeviceId } from '../fakes/fake-pki.js';
 import { PLATFORM, errorCodeOf, manufacture, newTenant, openDomainFixture, type DomainFixture } from './domain-fixture.js';
@@ -171,6 +172,31 @@ describe.each(TEST_DATABASES)('devices on %s', (kind) => {
       expect(await list({ online: true })).toEqual({ ids: [ids[0], ids[4]], total: 2 });
       expect(await list({ online: false, productId: product.id })).toEqual({ ids: ids.slice(1, 3), total: 2 });
       expect(await list({ deviceGroupId: g2!.id, online: true })).toEqual({ ids: [], total: 0 });
+    });
+
+    test('a listed device reads exactly as the same device read alone (status, images, dates, assignment)', async () => {
+      const t = await newTenant(fx.services);
+      const ids = await manufacture(fx.services, 2);
+      await fx.services.devices.claimDevices(t.admin, ids);
+      const product = await fx.services.products.createProduct(t.admin, { name: 'Listed' });
+      const [group] = await fx.services.products.listDeviceGroups(t.admin, { productId: product.id });
+      await fx.services.devices.assignDevices(t.admin, ids.slice(0, 1), group!.id);
+      await fx.services.presence.connected(ids[0]!, { remoteAddress: '127.0.0.1', brokerNodeId: 'n1' });
+      await fx.services.presence.reportStatus(ids[0]!, {
+        osVersion: '24.10',
+        uptimeSeconds: 7,
+        installedImages: [{ componentId: randomUUID(), imageId: randomUUID(), name: 'app', version: '1' }],
+      });
+
+      const page = await fx.services.devices.listDevices(t.admin, {}, { first: 10 });
+      const alone = await Promise.all(ids.map((id) => fx.services.devices.getDevice(t.admin, id)));
+      expect(page.items).toEqual(alone);
+      const [busy] = page.items;
+      expect(busy!.status).toMatchObject({ online: true, connectionSeq: 1, osVersion: '24.10', uptimeSeconds: 7 });
+      expect(busy!.status.installedImages).toHaveLength(1);
+      expect(busy!.status.connectedSince).toBeInstanceOf(Date);
+      expect(busy!.identityCertificate.notAfter).toBeInstanceOf(Date);
+      expect(busy).toMatchObject({ productId: product.id, deviceGroupId: group!.id });
     });
 
     test('refuses a malformed cursor, page size or filter ID', async () => {

@@ -1,3 +1,5 @@
+import { ApiKey } from '../../domain/tenancy/api-key.entity.js';
+import { VERIFIED_KEY_TTL_MS } from '../../domain/tenancy/verified-keys.js';
 import { TEST_DATABASES } from '../db.js';
 import { PLATFORM, PLATFORM_KEY, errorCodeOf, newTenant, openDomainFixture, uniqueName, type DomainFixture } from './domain-fixture.js';
 
@@ -67,6 +69,24 @@ describe.each(TEST_DATABASES)('tenants and API keys on %s', (kind) => {
     expect(await fx.services.tenancy.authenticate(issued.secret)).toBeNull();
     // Revoking again is harmless and changes nothing.
     expect(await fx.services.tenancy.revokeApiKey(t.admin, issued.apiKey.id)).toEqual(revoked);
+  });
+
+  test('a key revoked on another node is refused here once the verification this node remembers runs out', async () => {
+    const t = await newTenant(fx.services);
+    const issued = await fx.services.tenancy.createApiKey(t.admin, { name: 'Elsewhere', role: 'Reader' });
+    expect(await fx.services.tenancy.authenticate(issued.secret)).not.toBeNull();
+    // Another node revokes it: the row changes behind this node's back.
+    await fx.db.orm.em.fork().nativeUpdate(ApiKey, { id: issued.apiKey.id }, { revokedAt: fx.clock.now() });
+    fx.clock.advance(VERIFIED_KEY_TTL_MS);
+    expect(await fx.services.tenancy.authenticate(issued.secret)).toBeNull();
+  });
+
+  test('a revocation on this node takes effect for the very next request, however recently the key verified', async () => {
+    const t = await newTenant(fx.services);
+    const issued = await fx.services.tenancy.createApiKey(t.admin, { name: 'Hot', role: 'Reader' });
+    for (let i = 0; i < 3; i++) expect(await fx.services.tenancy.authenticate(issued.secret)).not.toBeNull();
+    await fx.services.tenancy.revokeApiKey(t.admin, issued.apiKey.id);
+    expect(await fx.services.tenancy.authenticate(issued.secret)).toBeNull();
   });
 
   test('the last active Administrator key cannot be revoked (the tenant would be stranded)', async () => {
