@@ -153,6 +153,95 @@ describe.each(TEST_DATABASES)('error reports on %s', (kind) => {
     expect((await fx.services.errorReports.errorSummary(t.admin, {}, 'NONE', null)).droppedByDevicesCount).toBe(7);
   });
 
+  test('batches arriving together from several devices are stored once each; a duplicate across batches counts once', async () => {
+    const { t, ids } = await fleet(3);
+    const batches = ids.map(() => [event('AppCrash'), event('OSCrash'), event('Reboot')]);
+    const extra = event('AppCrash');
+    // All queued in one turn, so they are stored together: device 0's resend (a lost PUBACK) and a batch repeating
+    // one of its events arrive behind the originals.
+    const results = await Promise.all([
+      ...ids.map((id, i) => report(id, batches[i]!)),
+      report(ids[0]!, batches[0]!),
+      report(ids[0]!, [batches[0]![0]!, extra]),
+    ]);
+    const fresh = { stored: 3, duplicates: 0, rateLimited: 0, refused: [] };
+    expect(results).toEqual([fresh, fresh, fresh, { stored: 0, duplicates: 3, rateLimited: 0, refused: [] }, { stored: 1, duplicates: 1, rateLimited: 0, refused: [] }]);
+
+    const page = await fx.services.errorReports.listErrorReports(t.admin, {}, { first: 50 });
+    expect(page.totalCount).toBe(10);
+    expect(new Set(page.items.map((r) => `${r.deviceId}/${r.eventId}`)).size).toBe(10);
+    const issues = await fx.services.errorReports.listIssues(t.admin, {}, 'DEVICE_COUNT', {});
+    expect(issues.items.map((i) => [i.category, i.eventCount, i.deviceCount])).toEqual([
+      ['AppCrash', 4, 3],
+      ['OSCrash', 3, 3],
+    ]);
+    const mine = fx.events.filter((e) => (e.type === 'ErrorReported' || e.type === 'IssueOpened') && e.tenantId === t.tenantId);
+    expect(mine.filter((e) => e.type === 'ErrorReported')).toHaveLength(10);
+    expect(mine.filter((e) => e.type === 'IssueOpened')).toHaveLength(2);
+  });
+
+  test("the hourly limit and the device's drop counter hold across batches stored together", async () => {
+    const { t, ids } = await fleet(1);
+    const [a, b] = await Promise.all([
+      report(ids[0]!, Array.from({ length: 4 }, () => event('OSCrash')), 3),
+      report(ids[0]!, Array.from({ length: 4 }, () => event('OSCrash')), 5),
+    ]);
+    expect([a!.stored, a!.rateLimited, b!.stored, b!.rateLimited]).toEqual([4, 0, LIMIT - 4, 8 - LIMIT]);
+    const summary = await fx.services.errorReports.errorSummary(t.admin, {}, 'NONE', null);
+    expect(summary.rows.map((r) => r.eventCount)).toEqual([LIMIT]);
+    expect([summary.rateLimitedCount, summary.droppedByDevicesCount]).toEqual([8 - LIMIT, 5]);
+  });
+
+  test("a batch refused as a whole (unknown or unclaimed device) costs the batches stored with it nothing", async () => {
+    const { t, ids } = await fleet(1);
+    const [unclaimed] = await manufacture(fx.services, 1);
+    const [unknown, claimed, notClaimed] = await Promise.allSettled([
+      report('F'.repeat(128), [event('OSCrash')]),
+      report(ids[0]!, [event('OSCrash')]),
+      report(unclaimed!, [event('OSCrash')]),
+    ]);
+    expect(unknown.status === 'rejected' && (unknown.reason as { code?: string }).code).toBe('NOT_FOUND');
+    expect(notClaimed.status === 'rejected' && (notClaimed.reason as { code?: string }).code).toBe('FORBIDDEN');
+    expect(claimed.status === 'fulfilled' && claimed.value.stored).toBe(1);
+    expect((await fx.services.errorReports.listErrorReports(t.admin, {}, {})).totalCount).toBe(1);
+  });
+
+  test('a flush that fails stores and announces nothing of any batch in it; the batches sent again are stored once', async () => {
+    const { t, ids } = await fleet(2);
+    const batches = ids.map(() => [event('AppCrash'), event('OSCrash')]);
+    const connection = fx.db.orm.em.fork().getConnection();
+    // The last statement of the flush (the reports' insert) fails, after the drop counter and the issues were written.
+    if (kind === 'sqlite') {
+      await connection.execute("create trigger error_report_fails before insert on error_report begin select raise(abort, 'injected failure'); end");
+    } else {
+      await connection.execute("create function error_report_fails() returns trigger language plpgsql as $$ begin raise exception 'injected failure'; end $$");
+      await connection.execute('create trigger error_report_fails before insert on error_report for each statement execute function error_report_fails()');
+    }
+    const eventsBefore = fx.events.length;
+    const failed = await Promise.allSettled([report(ids[0]!, batches[0]!, 2), report(ids[1]!, batches[1]!)]);
+    await connection.execute(kind === 'sqlite' ? 'drop trigger error_report_fails' : 'drop trigger error_report_fails on error_report');
+
+    expect(failed.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    expect(fx.events.slice(eventsBefore).filter((e) => e.type === 'ErrorReported' || e.type === 'IssueOpened')).toEqual([]);
+    expect((await fx.services.errorReports.listErrorReports(t.admin, {}, {})).totalCount).toBe(0);
+    expect((await fx.services.errorReports.listIssues(t.admin, {}, 'LAST_SEEN', {})).totalCount).toBe(0);
+    expect((await fx.services.errorReports.errorSummary(t.admin, {}, 'NONE', null)).droppedByDevicesCount).toBe(0);
+
+    // The devices send them again (no PUBACK came): stored once, counted once.
+    const resent = await Promise.all([report(ids[0]!, batches[0]!, 2), report(ids[1]!, batches[1]!)]);
+    expect(resent.map((r) => [r.stored, r.duplicates])).toEqual([
+      [2, 0],
+      [2, 0],
+    ]);
+    expect((await fx.services.errorReports.listErrorReports(t.admin, {}, {})).totalCount).toBe(4);
+    expect((await fx.services.errorReports.errorSummary(t.admin, {}, 'NONE', null)).droppedByDevicesCount).toBe(2);
+    const issues = await fx.services.errorReports.listIssues(t.admin, {}, 'DEVICE_COUNT', {});
+    expect(issues.items.map((i) => [i.eventCount, i.deviceCount])).toEqual([
+      [2, 2],
+      [2, 2],
+    ]);
+  });
+
   test('summaries group by category, component, device and time bucket with exact counts', async () => {
     const { t, ids, groupId } = await fleet(2);
     const dayStart = Math.floor((fx.clock.now().getTime() - 2 * 24 * HOUR) / (24 * HOUR)) * 24 * HOUR;
