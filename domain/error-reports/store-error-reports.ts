@@ -16,10 +16,11 @@ import { newId } from '../shared/ids.js';
 import { chunks, isUniqueViolation } from '../shared/persistence.js';
 import type { ErrorReportPolicy, ServiceDeps } from '../shared/service-deps.js';
 import type { ErrorEventInput, ErrorIngestResult, ErrorReportBatch } from '../views.js';
-import { CATEGORY_KINDS, describeEvent, hourBucketOf, HOUR_MS, signatureOf } from './error-categories.js';
+import { CATEGORY_KINDS, describeEvent, hourBucketOf, signatureOf } from './error-categories.js';
 import { ErrorReport, ErrorReportDrop, type DropReason } from './error-report.entities.js';
 import { refusalOf } from './event-checks.js';
 import { createGroupCommit } from './group-commit.js';
+import { createHourlyUsage } from './hourly-usage.js';
 import { foldIntoIssues, issueKey, type IssueEvent, type OpenedIssue } from './issue-folding.js';
 
 /** A unique violation means another node stored the same thing at the same moment: retry the flush afresh. */
@@ -43,6 +44,9 @@ interface Queued {
 type Outcome = { readonly error: Error } | { readonly result: ErrorIngestResult };
 
 interface Flushed {
+  readonly now: Date;
+  /** Per device with new events: its rolling-hour count as of `now`, this flush included. */
+  readonly used: ReadonlyMap<string, number>;
   readonly outcomes: readonly Outcome[];
   readonly devices: ReadonlyMap<string, ClaimedDevice>;
   readonly reports: ReadonlyArray<{ readonly tenantId: string; readonly report: ErrorReported['report'] }>;
@@ -62,6 +66,7 @@ const pairKey = (deviceId: string, eventId: string): string => `${deviceId}\n${e
 
 export function createErrorReportWriter(deps: ServiceDeps, policy: ErrorReportPolicy) {
   const log = deps.log.child({ service: 'error-reports' });
+  const hourly = createHourlyUsage();
 
   async function countDrop(em: EntityManager, device: ClaimedDevice, reason: DropReason, count: number, now: Date): Promise<void> {
     if (count <= 0) return;
@@ -107,24 +112,6 @@ export function createErrorReportWriter(deps: ServiceDeps, policy: ErrorReportPo
       for (const r of rows) stored.add(pairKey(r.device_id, r.event_id));
     }
     return stored;
-  }
-
-  /** Events each device had stored in the rolling hour before `now`: one grouped count per chunk of devices. */
-  async function usedThisHour(em: EntityManager, deviceIds: readonly string[], now: Date): Promise<Map<string, number>> {
-    const used = new Map<string, number>();
-    const since = em.getPlatform().processDateProperty(new Date(now.getTime() - HOUR_MS));
-    for (const part of chunks(deviceIds, CHUNK)) {
-      const rows: Array<{ device_id: string; n: number | string }> = await em
-        .getConnection()
-        .execute(
-          `select device_id, count(*) as n from error_report where device_id in (${part.map(() => '?').join(', ')}) and received_at > ? group by device_id`,
-          [...part, since],
-          'all',
-          em.getTransactionContext(),
-        );
-      for (const r of rows) used.set(r.device_id, Number(r.n));
-    }
-    return used;
   }
 
   async function storeOnce(items: readonly Queued[]): Promise<Flushed> {
@@ -173,9 +160,10 @@ export function createErrorReportWriter(deps: ServiceDeps, policy: ErrorReportPo
 
       // The hourly limit, per device, consumed in arrival order across the flush.
       const withFresh = [...new Set(checked.filter((c) => c.fresh.length > 0).map((c) => c.device.id))];
-      const used = withFresh.length > 0 ? await usedThisHour(em, withFresh, now) : new Map<string, number>();
+      const used = withFresh.length > 0 ? await hourly.read(em, withFresh, now) : new Map<string, number>();
       const rateLimited = new Map<string, number>();
       for (const c of checked) {
+        if (c.fresh.length === 0) continue;
         const id = c.device.id;
         const allowance = Math.max(0, policy.perDeviceHourlyLimit - (used.get(id) ?? 0));
         c.accepted = c.fresh.slice(0, allowance);
@@ -260,6 +248,8 @@ export function createErrorReportWriter(deps: ServiceDeps, policy: ErrorReportPo
       for (const part of chunks(rows, CHUNK)) await em.insertMany(ErrorReport, part);
 
       return {
+        now,
+        used,
         devices,
         reports,
         opened,
@@ -285,6 +275,7 @@ export function createErrorReportWriter(deps: ServiceDeps, policy: ErrorReportPo
         return;
       }
     }
+    hourly.committed(flushed.used, flushed.now);
     // Committed: announce, then answer (the broker sends each PUBACK as its batch is answered).
     for (const { tenantId, deviceId, issue } of flushed.opened) {
       const device = flushed.devices.get(deviceId);

@@ -1,9 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { ErrorReported, IssueOpened } from '../../domain/events/events.js';
 import type { ErrorCategory } from '../../domain/error-reports/error-categories.js';
+import { createErrorReportsService } from '../../domain/error-reports/error-reports.service.js';
+import { silentLogger } from '../../domain/shared/logger.js';
+import { DEFAULT_CERTIFICATE_POLICY } from '../../domain/shared/service-deps.js';
 import type { ErrorEventInput } from '../../domain/views.js';
 import { TEST_DATABASES } from '../db.js';
-import { PLATFORM, errorCodeOf, manufacture, newTenant, openDomainFixture, type DomainFixture, type TestTenant } from './domain-fixture.js';
+import { PLATFORM, PLATFORM_KEY, errorCodeOf, manufacture, newTenant, openDomainFixture, type DomainFixture, type TestTenant } from './domain-fixture.js';
 
 const APP = { componentId: '11111111-2222-4333-8444-555555555555', imageId: 'aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee' };
 const OTHER_APP = { componentId: '21111111-2222-4333-8444-555555555555', imageId: 'baaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee' };
@@ -142,6 +145,36 @@ describe.each(TEST_DATABASES)('error reports on %s', (kind) => {
     const summary = await fx.services.errorReports.errorSummary(t.admin, {}, 'NONE', null);
     expect(summary.rows).toEqual([{ key: null, bucketStart: null, eventCount: LIMIT, reportCount: LIMIT, deviceCount: 1 }]);
     expect(summary.rateLimitedCount).toBe(5 - (LIMIT - 4));
+  });
+
+  test('the hourly limit counts what another node stored since, and lets events leave the hour, also between flushes a count is kept for', async () => {
+    const { ids } = await fleet(2);
+    const oscrashes = (n: number) => Array.from({ length: n }, () => event('OSCrash'));
+    // Another node of the cluster: its own writer, the same database.
+    const otherNode = createErrorReportsService({
+      em: fx.db.orm.em,
+      bus: fx.bus,
+      clock: fx.clock,
+      pki: fx.pki,
+      log: silentLogger,
+      platformAdminKey: PLATFORM_KEY,
+      certificates: DEFAULT_CERTIFICATE_POLICY,
+      errorReports: { perDeviceHourlyLimit: LIMIT, retentionDays: 14, maxClockSkewSeconds: 300 },
+    });
+    expect((await report(ids[0]!, oscrashes(2))).stored).toBe(2);
+    fx.clock.advance(1000);
+    expect((await otherNode.report(ids[0]!, { events: oscrashes(3), droppedTotal: null })).stored).toBe(3);
+    fx.clock.advance(1000);
+    const afterOther = await report(ids[0]!, oscrashes(3));
+    expect([afterOther.stored, afterOther.rateLimited]).toEqual([LIMIT - 5, 3 - (LIMIT - 5)]);
+
+    // Device 1: 2 events, then 1 more 58 minutes later; 3 minutes after that the first 2 have left the hour.
+    expect((await report(ids[1]!, oscrashes(2))).stored).toBe(2);
+    fx.clock.advance(58 * 60_000);
+    expect((await report(ids[1]!, oscrashes(1))).stored).toBe(1);
+    fx.clock.advance(3 * 60_000);
+    const later = await report(ids[1]!, oscrashes(LIMIT));
+    expect([later.stored, later.rateLimited]).toEqual([LIMIT - 1, 1]);
   });
 
   test("the device's own drop counter is a running total: a resent batch does not count a drop twice", async () => {
