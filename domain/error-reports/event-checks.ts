@@ -1,6 +1,7 @@
 /** Why an event cannot be stored for its device (times that make no sense, an image the device never ran), or null. */
 import type { EntityManager } from '@mikro-orm/core';
 import { AllowedImage } from '../certificates/measurement.entities.js';
+import { isUuid } from '../shared/ids.js';
 import type { InstalledImageView } from '../views.js';
 import type { ErrorReportPolicy } from '../shared/service-deps.js';
 import type { ErrorEventInput } from '../views.js';
@@ -13,7 +14,16 @@ export interface CheckedDevice {
   readonly installedImages?: readonly InstalledImageView[] | null;
 }
 
+const INT32_MAX = 2_147_483_647;
+const isInt32 = (n: number | null): boolean => n === null || (Number.isInteger(n) && Math.abs(n) <= INT32_MAX);
+
 export async function refusalOf(em: EntityManager, policy: ErrorReportPolicy, device: CheckedDevice, e: ErrorEventInput, now: Date): Promise<string | null> {
+  // The contract rules these out already; checked again because a batch is stored together with other devices'
+  // batches, and a value the database would not take must not cost them their transaction.
+  if (!isUuid(e.eventId.toLowerCase())) return 'eventId is not a UUID';
+  if ((e.componentId !== null && !isUuid(e.componentId.toLowerCase())) || (e.imageId !== null && !isUuid(e.imageId.toLowerCase()))) return 'componentId and imageId must be UUIDs';
+  if (Number.isNaN(e.startTime.getTime()) || Number.isNaN(e.endTime.getTime())) return 'startTime or endTime is not a date';
+  if (!isInt32(e.count) || e.count < 1 || !isInt32(e.exitCode) || !isInt32(e.signal)) return 'count, exitCode and signal must be integers in range';
   if (e.startTime.getTime() > e.endTime.getTime()) return 'startTime is after endTime';
   if (e.endTime.getTime() > now.getTime() + policy.maxClockSkewSeconds * 1000) return 'endTime is in the future';
   if (e.endTime.getTime() < now.getTime() - policy.retentionDays * DAY_MS) return `older than the ${policy.retentionDays}-day retention`;

@@ -270,8 +270,14 @@ export function createErrorReportWriter(deps: ServiceDeps, policy: ErrorReportPo
         break;
       } catch (e) {
         if (isUniqueViolation(e) && attempt < CONFLICT_RETRIES) continue;
-        // Nothing of this flush was committed: no batch in it is acknowledged, each device sends it again.
-        for (const item of items) item.reject(e);
+        // Nothing of this flush was committed. Each batch is tried once more on its own, so one the database will
+        // not take fails alone; a batch that fails alone is not acknowledged and its device sends it again.
+        if (items.length > 1) {
+          log.warn({ batches: items.length, err: e instanceof Error ? e.message : String(e) }, 'error report flush failed; storing its batches one by one');
+          for (const item of items) await flush([item]);
+        } else {
+          for (const item of items) item.reject(e);
+        }
         return;
       }
     }

@@ -131,6 +131,21 @@ describe.each(TEST_DATABASES)('error reports on %s', (kind) => {
     expect((await report(ids[0]!, [unknownImage])).stored).toBe(1);
   });
 
+  test('values the MQTT contract rules out are refused per event here too, keeping the rest of the batch', async () => {
+    const { ids } = await fleet(1);
+    const good = event('OSCrash');
+    const badId = event('OSCrash', { eventId: 'not-a-uuid' });
+    const badCount = event('OSCrash', { count: 0 });
+    const badTime = event('OSCrash', { endTime: new Date(Number.NaN) });
+    const result = await report(ids[0]!, [good, badId, badCount, badTime]);
+    expect(result.stored).toBe(1);
+    expect(Object.fromEntries(result.refused.map((r) => [r.eventId, r.reason]))).toEqual({
+      'not-a-uuid': 'eventId is not a UUID',
+      [badCount.eventId]: 'count, exitCode and signal must be integers in range',
+      [badTime.eventId]: 'startTime or endTime is not a date',
+    });
+  });
+
   test('an unclaimed device is refused; an unknown one is NOT_FOUND', async () => {
     const [id] = await manufacture(fx.services, 1);
     expect(await errorCodeOf(report(id!, [event('OSCrash')]))).toBe('FORBIDDEN');
@@ -273,6 +288,30 @@ describe.each(TEST_DATABASES)('error reports on %s', (kind) => {
       [2, 2],
       [2, 2],
     ]);
+  });
+
+  test('a batch the database refuses fails alone: the batches stored with it are stored and answered', async () => {
+    const { t, ids } = await fleet(3);
+    const connection = fx.db.orm.em.fork().getConnection();
+    // Only an event counted 77777 times is refused (a stand-in for any value the database would not take).
+    if (kind === 'sqlite') {
+      await connection.execute("create trigger error_report_refuses before insert on error_report when new.count = 77777 begin select raise(abort, 'injected failure'); end");
+    } else {
+      await connection.execute(
+        "create function error_report_refuses() returns trigger language plpgsql as $$ begin if new.count = 77777 then raise exception 'injected failure'; end if; return new; end $$",
+      );
+      await connection.execute('create trigger error_report_refuses before insert on error_report for each row execute function error_report_refuses()');
+    }
+    const outcomes = await Promise.allSettled([
+      report(ids[0]!, [event('OSCrash')]),
+      report(ids[1]!, [event('OSCrash', { count: 77777 })]),
+      report(ids[2]!, [event('OSCrash'), event('Reboot')]),
+    ]);
+    await connection.execute(kind === 'sqlite' ? 'drop trigger error_report_refuses' : 'drop trigger error_report_refuses on error_report');
+    expect(outcomes.map((o) => (o.status === 'fulfilled' ? o.value.stored : 'rejected'))).toEqual([1, 'rejected', 2]);
+    expect((await fx.services.errorReports.listErrorReports(t.admin, {}, {})).items.map((r) => r.deviceId).sort()).toEqual([ids[0], ids[2], ids[2]].sort());
+    const [issue] = (await fx.services.errorReports.listIssues(t.admin, {}, 'LAST_SEEN', {})).items;
+    expect([issue!.eventCount, issue!.deviceCount]).toEqual([2, 2]);
   });
 
   test('summaries group by category, component, device and time bucket with exact counts', async () => {
