@@ -195,9 +195,14 @@ export function createErrorReportWriter(deps: ServiceDeps, policy: ErrorReportPo
 
       // Unplanned events fold into issues, one statement set for the whole flush.
       const unplanned: IssueEvent[] = [];
+      // Each event's issue key, hashed once.
+      const keyOf = new Map<ErrorEventInput, string>();
       for (const c of checked) {
         for (const event of c.accepted) {
-          if (CATEGORY_KINDS[event.category].eventType === 'Unplanned') unplanned.push({ tenantId: c.device.tenant, deviceId: c.device.id, signature: signatureOf(event), event });
+          if (CATEGORY_KINDS[event.category].eventType !== 'Unplanned') continue;
+          const signature = signatureOf(event);
+          keyOf.set(event, issueKey(c.device.tenant, signature));
+          unplanned.push({ tenantId: c.device.tenant, deviceId: c.device.id, signature, event });
         }
       }
       const { issueOf, opened } = await foldIntoIssues(em, unplanned, now);
@@ -206,7 +211,8 @@ export function createErrorReportWriter(deps: ServiceDeps, policy: ErrorReportPo
       const rows = checked.flatMap((c) =>
         c.accepted.map((e) => {
           const kind = CATEGORY_KINDS[e.category];
-          const issueId = kind.eventType === 'Unplanned' ? (issueOf.get(issueKey(c.device.tenant, signatureOf(e))) ?? null) : null;
+          const key = keyOf.get(e);
+          const issueId = key === undefined ? null : (issueOf.get(key) ?? null);
           const row = {
             id: newId(),
             tenant: c.device.tenant,
