@@ -4,10 +4,11 @@
  * group-commit.ts), in one transaction per flush and a handful of set-wise statements whatever its size. Per
  * batch, in arrival order: refuse events that make no sense for this device, drop the ones stored before (a resend
  * after a lost PUBACK, also within the flush), keep within the device's hourly limit (counting the excess in one
- * row), store the rest and fold the unplanned ones into issues. Announced, then answered, after COMMIT; a failed
- * flush answers every batch in it with the failure, so none is acknowledged and the devices send them again.
+ * row), store the rest and fold the unplanned ones into issues. Announced, then answered, after COMMIT. A failed
+ * flush acknowledges nothing: its batches are tried again one by one, and one that still fails is answered with
+ * the failure (no PUBACK: its device sends it again, and the duplicate check makes that safe).
  */
-import { raw, type EntityManager } from '@mikro-orm/core';
+import { ConnectionException, raw, type EntityManager } from '@mikro-orm/core';
 import { Device, type DeviceEntity } from '../devices/device.entity.js';
 import type { ErrorReported } from '../events/events.js';
 import { announce } from '../shared/announce.js';
@@ -277,8 +278,9 @@ export function createErrorReportWriter(deps: ServiceDeps, policy: ErrorReportPo
       } catch (e) {
         if (isUniqueViolation(e) && attempt < CONFLICT_RETRIES) continue;
         // Nothing of this flush was committed. Each batch is tried once more on its own, so one the database will
-        // not take fails alone; a batch that fails alone is not acknowledged and its device sends it again.
-        if (items.length > 1) {
+        // not take fails alone (not when the database is unreachable: each would wait for it in turn); a batch that
+        // fails alone is not acknowledged and its device sends it again.
+        if (items.length > 1 && !(e instanceof ConnectionException)) {
           log.warn({ batches: items.length, err: e instanceof Error ? e.message : String(e) }, 'error report flush failed; storing its batches one by one');
           for (const item of items) await flush([item]);
         } else {
