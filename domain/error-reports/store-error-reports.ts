@@ -16,7 +16,7 @@ import { forbidden, notFound } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
 import { chunks, isUniqueViolation } from '../shared/persistence.js';
 import type { ErrorReportPolicy, ServiceDeps } from '../shared/service-deps.js';
-import type { ErrorEventInput, ErrorIngestResult, ErrorReportBatch } from '../views.js';
+import type { ErrorEventInput, ErrorIngestResult, ErrorReportBatch, InstalledImageView } from '../views.js';
 import { CATEGORY_KINDS, describeEvent, hourBucketOf, signatureOf } from './error-categories.js';
 import { ErrorReport, ErrorReportDrop, type DropReason } from './error-report.entities.js';
 import { refusalOf } from './event-checks.js';
@@ -76,15 +76,36 @@ export function createErrorReportWriter(deps: ServiceDeps, policy: ErrorReportPo
     if (changed === 0) await em.insert(ErrorReportDrop, { id: newId(), tenant: device.tenant, device: device.id, hourBucket, reason, dropped: count, updatedAt: now });
   }
 
+  /** Plain SQL, like the duplicate check: the ORM's entity building cost more than the lookup itself. */
   async function loadDevices(em: EntityManager, ids: readonly string[]): Promise<Map<string, DeviceRow>> {
     const devices = new Map<string, DeviceRow>();
     for (const part of chunks(ids, CHUNK)) {
-      const rows = await em.find(
-        Device,
-        { id: { $in: part } },
-        { fields: ['id', 'tenant', 'product', 'deviceGroup', 'installedImages', 'errorEventsDroppedTotal'], disableIdentityMap: true },
-      );
-      for (const d of rows) devices.set(d.id, d);
+      const rows: Array<{
+        id: string;
+        tenant_id: string | null;
+        product_id: string | null;
+        device_group_id: string | null;
+        /** JSON: text on SQLite, already parsed on PostgreSQL. */
+        installed_images: string | InstalledImageView[] | null;
+        error_events_dropped_total: number | string;
+      }> = await em
+        .getConnection()
+        .execute(
+          `select id, tenant_id, product_id, device_group_id, installed_images, error_events_dropped_total from device where id in (${part.map(() => '?').join(', ')})`,
+          [...part],
+          'all',
+          em.getTransactionContext(),
+        );
+      for (const r of rows) {
+        devices.set(r.id, {
+          id: r.id,
+          tenant: r.tenant_id,
+          product: r.product_id,
+          deviceGroup: r.device_group_id,
+          installedImages: typeof r.installed_images === 'string' ? (JSON.parse(r.installed_images) as InstalledImageView[]) : r.installed_images,
+          errorEventsDroppedTotal: Number(r.error_events_dropped_total),
+        });
+      }
     }
     return devices;
   }
