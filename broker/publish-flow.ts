@@ -39,6 +39,7 @@ export interface PublishFlowDeps {
 export function createPublishFlow(deps: PublishFlowDeps): AuthorizePublish {
   const { presence, outbound, log } = deps;
   // aedes runs the packets of one socket read concurrently; one device's messages are stored in arrival order.
+  // Its error reports in a row go to the writer together (it keeps their order and stores them in one flush).
   const perDevice = new SerialQueue();
 
   const reply = (session: DeviceSession, code: DeviceErrorCode, message: string, topic: string): void => {
@@ -84,6 +85,7 @@ export function createPublishFlow(deps: PublishFlowDeps): AuthorizePublish {
           },
           payload,
         ),
+        verdict.message === 'error-reports' ? 'error-reports' : undefined,
       )
       .then(
         (outcome) => {

@@ -46,3 +46,35 @@ test('forgets a key once its work is done', async () => {
   await sleep(0);
   expect(queue.size).toBe(0);
 });
+
+test('tasks of one group queued in a row start together, in order, after the task before them; the next task waits for all', async () => {
+  const queue = new SerialQueue();
+  const events: string[] = [];
+  const task = (name: string, ms: number) => async (): Promise<string> => {
+    events.push(`start ${name}`);
+    await sleep(ms);
+    events.push(`end ${name}`);
+    return name;
+  };
+  const results = await Promise.all([
+    queue.run('d', task('status', 10)),
+    queue.run('d', task('r1', 20), 'reports'),
+    queue.run('d', task('r2', 1), 'reports'),
+    queue.run('d', task('after', 1)),
+    queue.run('d', task('r3', 1), 'reports'),
+  ]);
+  expect(results).toEqual(['status', 'r1', 'r2', 'after', 'r3']);
+  expect(events).toEqual(['start status', 'end status', 'start r1', 'start r2', 'end r2', 'end r1', 'start after', 'end after', 'start r3', 'end r3']);
+  await sleep(0);
+  expect(queue.size).toBe(0);
+});
+
+test('a failed task of a group does not hold back the rest of it or what follows', async () => {
+  const queue = new SerialQueue();
+  const failed = queue.run('d', async () => Promise.reject(new Error('boom')), 'reports');
+  const sibling = queue.run('d', async () => 'sibling', 'reports');
+  const next = queue.run('d', async () => 'next');
+  await expect(failed).rejects.toThrow('boom');
+  await expect(sibling).resolves.toBe('sibling');
+  await expect(next).resolves.toBe('next');
+});

@@ -2,6 +2,9 @@
  * devices/{id}/up/error-reports: size check -> decode -> errorReports.report (stored before the PUBACK) -> outcome.
  * Events the service refuses are named in one reply on down/error; the batch's other events are kept, so a single
  * bad event never costs the device the rest.
+ *
+ * The publish flow starts a device's consecutive error reports together, so they must reach the writer in arrival
+ * order: nothing here may await before errorReports.report is called (the writer queues in call order).
  */
 import { decode, type Payload } from '../../contract/mqtt/codec.js';
 import { MAX_ERROR_REPORTS_BYTES } from '../../contract/mqtt/messages.js';

@@ -1,274 +1,334 @@
 /**
  * The write path of error reports, called by the broker inside the hook that runs before PUBACK: an event is
- * acknowledged only once it is stored. Per batch, in one transaction: refuse events that make no sense for this
- * device, drop the ones stored before (a resend after a lost PUBACK), keep within the device's hourly limit
- * (counting the excess in one row), store the rest and fold the unplanned ones into issues. Announced after commit.
+ * acknowledged only once it is stored. Batches from many devices are stored together (group commit: see
+ * group-commit.ts), in one transaction per flush and a handful of set-wise statements whatever its size. Per
+ * batch, in arrival order: refuse events that make no sense for this device, drop the ones stored before (a resend
+ * after a lost PUBACK, also within the flush), keep within the device's hourly limit (counting the excess in one
+ * row), store the rest and fold the unplanned ones into issues. Announced, then answered, after COMMIT. A failed
+ * flush acknowledges nothing: its batches are tried again one by one, and one that still fails is answered with
+ * the failure (no PUBACK: its device sends it again, and the duplicate check makes that safe).
  */
-import { raw, type EntityManager } from '@mikro-orm/core';
-import { AllowedImage } from '../certificates/measurement.entities.js';
-import { Deployment, DeploymentDevice } from '../deployments/deployment.entities.js';
+import { ConnectionException, raw, type EntityManager } from '@mikro-orm/core';
 import { Device, type DeviceEntity } from '../devices/device.entity.js';
-import type { ErrorReported, IssueOpened } from '../events/events.js';
+import type { ErrorReported } from '../events/events.js';
 import { announce } from '../shared/announce.js';
 import { forbidden, notFound } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
-import { isUniqueViolation } from '../shared/persistence.js';
+import { chunks, isUniqueViolation } from '../shared/persistence.js';
 import type { ErrorReportPolicy, ServiceDeps } from '../shared/service-deps.js';
-import type { ErrorEventInput, ErrorIngestResult, ErrorReportBatch } from '../views.js';
-import { CATEGORY_KINDS, describeEvent, hourBucketOf, HOUR_MS, needsImage, signatureOf } from './error-categories.js';
-import { ErrorIssue, ErrorIssueDevice, ErrorReport, ErrorReportDrop, type DropReason } from './error-report.entities.js';
+import type { ErrorEventInput, ErrorIngestResult, ErrorReportBatch, InstalledImageView } from '../views.js';
+import { CATEGORY_KINDS, describeEvent, hourBucketOf, signatureOf } from './error-categories.js';
+import { ErrorReport, ErrorReportDrop, type DropReason } from './error-report.entities.js';
+import { refusalOf } from './event-checks.js';
+import { createGroupCommit } from './group-commit.js';
+import { createHourlyUsage } from './hourly-usage.js';
+import { foldIntoIssues, issueKey, type IssueEvent, type OpenedIssue } from './issue-folding.js';
 
-const DAY_MS = 86_400_000;
-/** A unique violation means another node stored the same thing at the same moment: retry the batch afresh. */
+/** A unique violation means another node stored the same thing at the same moment: retry the flush afresh. */
 const CONFLICT_RETRIES = 3;
+/** Batches in one flush (a batch is at most a few hundred events; see MAX_ERROR_REPORTS_BYTES). */
+const MAX_FLUSH_BATCHES = 256;
+/** Rows or IDs per statement, well under both drivers' parameter limits. */
+const CHUNK = 200;
 
 type DeviceRow = Pick<DeviceEntity, 'id' | 'tenant' | 'product' | 'deviceGroup' | 'installedImages' | 'errorEventsDroppedTotal'>;
+type ClaimedDevice = DeviceRow & { readonly tenant: string };
 
-interface Stored {
-  readonly reports: ReadonlyArray<ErrorReported['report']>;
-  readonly opened: ReadonlyArray<IssueOpened['issue']>;
-  readonly result: ErrorIngestResult;
+interface Queued {
+  readonly deviceId: string;
+  readonly batch: ErrorReportBatch;
+  resolve(result: ErrorIngestResult): void;
+  reject(error: unknown): void;
 }
+
+/** One batch's fate within a flush: a domain refusal of the whole batch (unknown or unclaimed device) or its result. */
+type Outcome = { readonly error: Error } | { readonly result: ErrorIngestResult };
+
+interface Flushed {
+  readonly now: Date;
+  /** Per device with new events: its rolling-hour count as of `now`, this flush included. */
+  readonly used: ReadonlyMap<string, number>;
+  readonly outcomes: readonly Outcome[];
+  readonly devices: ReadonlyMap<string, ClaimedDevice>;
+  readonly reports: ReadonlyArray<{ readonly tenantId: string; readonly report: ErrorReported['report'] }>;
+  readonly opened: readonly OpenedIssue[];
+}
+
+/** A batch's events after the checks: the valid ones (event IDs lower-cased), and those refused with why. */
+interface Checked {
+  readonly device: ClaimedDevice;
+  readonly valid: ErrorEventInput[];
+  readonly refused: Array<{ eventId: string; reason: string }>;
+  fresh: ErrorEventInput[];
+  accepted: ErrorEventInput[];
+}
+
+const pairKey = (deviceId: string, eventId: string): string => `${deviceId}\n${eventId}`;
 
 export function createErrorReportWriter(deps: ServiceDeps, policy: ErrorReportPolicy) {
   const log = deps.log.child({ service: 'error-reports' });
+  const hourly = createHourlyUsage();
 
-  /** Why this event cannot be stored for this device, or null. */
-  async function refusal(em: EntityManager, device: DeviceRow, e: ErrorEventInput, now: Date): Promise<string | null> {
-    if (e.startTime.getTime() > e.endTime.getTime()) return 'startTime is after endTime';
-    if (e.endTime.getTime() > now.getTime() + policy.maxClockSkewSeconds * 1000) return 'endTime is in the future';
-    if (e.endTime.getTime() < now.getTime() - policy.retentionDays * DAY_MS) return `older than the ${policy.retentionDays}-day retention`;
-    if (needsImage(e.category) && (e.componentId === null || e.imageId === null)) return `${e.category} needs componentId and imageId`;
-    if (e.componentId === null && e.imageId === null) return null;
-    if (e.componentId === null || e.imageId === null) return 'componentId and imageId go together';
-    const installed = (device.installedImages ?? []).find((i) => i.componentId.toLowerCase() === e.componentId?.toLowerCase());
-    if (!installed) return `component ${e.componentId} is not installed on this device`;
-    if (installed.imageId.toLowerCase() === e.imageId.toLowerCase()) return null;
-    // An event recorded before an update may name the image the device ran then: one its tenant allowed.
-    const known = await em.count(AllowedImage, { tenant: device.tenant ?? '', componentId: e.componentId.toLowerCase(), imageId: e.imageId.toLowerCase() });
-    return known > 0 ? null : `image ${e.imageId} is not known for component ${e.componentId}`;
-  }
-
-  async function countDrop(em: EntityManager, device: DeviceRow, tenantId: string, reason: DropReason, count: number, now: Date): Promise<void> {
+  async function countDrop(em: EntityManager, device: ClaimedDevice, reason: DropReason, count: number, now: Date): Promise<void> {
     if (count <= 0) return;
     const hourBucket = hourBucketOf(now);
     const changed = await em.nativeUpdate(ErrorReportDrop, { device: device.id, hourBucket, reason }, { dropped: raw(`dropped + ${Math.floor(count)}`), updatedAt: now });
-    if (changed === 0) await em.insert(ErrorReportDrop, { id: newId(), tenant: tenantId, device: device.id, hourBucket, reason, dropped: count, updatedAt: now });
+    if (changed === 0) await em.insert(ErrorReportDrop, { id: newId(), tenant: device.tenant, device: device.id, hourBucket, reason, dropped: count, updatedAt: now });
+  }
+
+  /** Plain SQL, like the duplicate check: the ORM's entity building cost more than the lookup itself. */
+  async function loadDevices(em: EntityManager, ids: readonly string[]): Promise<Map<string, DeviceRow>> {
+    const devices = new Map<string, DeviceRow>();
+    for (const part of chunks(ids, CHUNK)) {
+      const rows: Array<{
+        id: string;
+        tenant_id: string | null;
+        product_id: string | null;
+        device_group_id: string | null;
+        /** JSON: text on SQLite, already parsed on PostgreSQL. */
+        installed_images: string | InstalledImageView[] | null;
+        error_events_dropped_total: number | string;
+      }> = await em
+        .getConnection()
+        .execute(
+          `select id, tenant_id, product_id, device_group_id, installed_images, error_events_dropped_total from device where id in (${part.map(() => '?').join(', ')})`,
+          [...part],
+          'all',
+          em.getTransactionContext(),
+        );
+      for (const r of rows) {
+        devices.set(r.id, {
+          id: r.id,
+          tenant: r.tenant_id,
+          product: r.product_id,
+          deviceGroup: r.device_group_id,
+          installedImages: typeof r.installed_images === 'string' ? (JSON.parse(r.installed_images) as InstalledImageView[]) : r.installed_images,
+          errorEventsDroppedTotal: Number(r.error_events_dropped_total),
+        });
+      }
+    }
+    return devices;
   }
 
   /**
-   * Finds or opens the issue of one signature and counts a batch's events of it (all from one device) in a few
-   * statements, whatever their number: one lookup, one device check, one counter update, and the seen-times
-   * widened only when they grow.
+   * (device, event ID) pairs already stored, of the ones given. Plain SQL: the ORM's criteria building costs more
+   * than the query itself for a few hundred pairs. Per device an IN list, so each branch is a range of the unique
+   * (device, eventId) index.
    */
-  async function foldIntoIssue(
-    em: EntityManager,
-    tenantId: string,
-    deviceId: string,
-    events: readonly ErrorEventInput[],
-    now: Date,
-    opened: Array<IssueOpened['issue']>,
-  ): Promise<string> {
-    const [e] = events;
-    if (!e) throw new Error('no events to fold');
-    const signature = signatureOf(e);
-    const firstSeen = new Date(Math.min(...events.map((x) => x.startTime.getTime())));
-    const lastSeen = new Date(Math.max(...events.map((x) => x.endTime.getTime())));
-    const count = events.reduce((n, x) => n + x.count, 0);
-    const existing = await em.findOne(ErrorIssue, { tenant: tenantId, signature }, { fields: ['id', 'firstSeen', 'lastSeen'], disableIdentityMap: true });
-    if (!existing) {
-      const id = newId();
-      const row = {
-        id,
-        tenant: tenantId,
-        signature,
-        category: e.category,
-        eventClass: CATEGORY_KINDS[e.category].eventClass,
-        componentId: e.componentId?.toLowerCase() ?? null,
-        imageId: e.imageId?.toLowerCase() ?? null,
-        exitCode: e.exitCode,
-        signal: e.signal,
-        firstSeen,
-        lastSeen,
-        eventCount: count,
-        deviceCount: 1,
-        openedAt: now,
-        deploymentId: await deploymentOf(em, deviceId, e),
-      };
-      await em.insert(ErrorIssue, row);
-      await em.insert(ErrorIssueDevice, { id: newId(), issue: id, device: deviceId });
-      opened.push({
-        id,
-        category: row.category,
-        eventClass: row.eventClass,
-        componentId: row.componentId,
-        imageId: row.imageId,
-        exitCode: row.exitCode,
-        signal: row.signal,
-        firstSeen: firstSeen.toISOString(),
-        lastSeen: lastSeen.toISOString(),
-        eventCount: count,
-        deviceCount: 1,
-        deploymentId: row.deploymentId,
-      });
-      return id;
+  async function storedPairs(em: EntityManager, checked: readonly Checked[]): Promise<Set<string>> {
+    const wanted = new Map<string, Set<string>>();
+    for (const c of checked) {
+      let ids = wanted.get(c.device.id);
+      if (!ids) wanted.set(c.device.id, (ids = new Set()));
+      for (const e of c.valid) ids.add(e.eventId);
     }
-    const seenOnDevice = await em.count(ErrorIssueDevice, { issue: existing.id, device: deviceId });
-    if (seenOnDevice === 0) await em.insert(ErrorIssueDevice, { id: newId(), issue: existing.id, device: deviceId });
-    await em.nativeUpdate(
-      ErrorIssue,
-      { id: existing.id },
-      {
-        eventCount: raw(`event_count + ${count}`),
-        ...(seenOnDevice === 0 ? { deviceCount: raw('device_count + 1') } : {}),
-      },
-    );
-    // first/last seen only ever widen (conditional, so concurrent batches cannot narrow them).
-    if (firstSeen < existing.firstSeen) await em.nativeUpdate(ErrorIssue, { id: existing.id, firstSeen: { $gt: firstSeen } }, { firstSeen });
-    if (lastSeen > existing.lastSeen) await em.nativeUpdate(ErrorIssue, { id: existing.id, lastSeen: { $lt: lastSeen } }, { lastSeen });
-    return existing.id;
+    const pairs = [...wanted].flatMap(([deviceId, ids]) => [...ids].map((eventId) => ({ deviceId, eventId })));
+    const stored = new Set<string>();
+    for (const part of chunks(pairs, CHUNK)) {
+      const byDevice = new Map<string, string[]>();
+      for (const p of part) byDevice.set(p.deviceId, [...(byDevice.get(p.deviceId) ?? []), p.eventId]);
+      const branches = [...byDevice].map(([, eventIds]) => `(device_id = ? and event_id in (${eventIds.map(() => '?').join(', ')}))`);
+      const rows: Array<{ device_id: string; event_id: string }> = await em
+        .getConnection()
+        .execute(`select device_id, event_id from error_report where ${branches.join(' or ')}`, [...byDevice].flat(2), 'all', em.getTransactionContext());
+      for (const r of rows) stored.add(pairKey(r.device_id, r.event_id));
+    }
+    return stored;
   }
 
-  /** The deployment that put the event's image on this device, if the event came after it began. */
-  async function deploymentOf(em: EntityManager, deviceId: string, e: ErrorEventInput): Promise<string | null> {
-    if (!e.imageId) return null;
-    const rows = await em.find(DeploymentDevice, { device: deviceId, admitted: true }, { fields: ['deployment'], disableIdentityMap: true });
-    if (rows.length === 0) return null;
-    const deployments = await em.find(
-      Deployment,
-      { id: { $in: rows.map((r) => r.deployment) }, createdAt: { $lte: e.startTime } },
-      { orderBy: { createdAt: 'desc' }, disableIdentityMap: true },
-    );
-    return deployments.find((d) => d.imageIds.includes(e.imageId?.toLowerCase() ?? ''))?.id ?? null;
-  }
-
-  async function storeOnce(deviceId: string, batch: ErrorReportBatch): Promise<Stored & { device: DeviceRow }> {
+  async function storeOnce(items: readonly Queued[]): Promise<Flushed> {
     const now = deps.clock.now();
     return deps.em.fork().transactional(async (em) => {
-      const device = await em.findOne(
-        Device,
-        { id: deviceId },
-        { fields: ['id', 'tenant', 'product', 'deviceGroup', 'installedImages', 'errorEventsDroppedTotal'], disableIdentityMap: true },
-      );
-      if (!device) throw notFound('Device', deviceId);
-      const tenantId = device.tenant;
-      if (!tenantId) throw forbidden('The device is not claimed: error reports are kept for claimed devices only');
+      const found = await loadDevices(em, [...new Set(items.map((i) => i.deviceId))]);
+      const devices = new Map<string, ClaimedDevice>();
+      const outcomes: Array<Outcome | Checked> = [];
+      for (const { deviceId, batch } of items) {
+        const device = found.get(deviceId);
+        if (!device) {
+          outcomes.push({ error: notFound('Device', deviceId) });
+          continue;
+        }
+        const tenant = device.tenant;
+        if (!tenant) {
+          outcomes.push({ error: forbidden('The device is not claimed: error reports are kept for claimed devices only') });
+          continue;
+        }
+        const claimed: ClaimedDevice = { ...device, tenant };
+        devices.set(deviceId, claimed);
+        const checked: Checked = { device: claimed, valid: [], refused: [], fresh: [], accepted: [] };
+        const seenInBatch = new Set<string>();
+        for (const e of batch.events) {
+          const eventId = e.eventId.toLowerCase();
+          if (seenInBatch.has(eventId)) continue; // the same event twice in one batch is one event
+          seenInBatch.add(eventId);
+          const reason = await refusalOf(em, policy, claimed, e, now);
+          if (reason) checked.refused.push({ eventId: e.eventId, reason });
+          else checked.valid.push({ ...e, eventId });
+        }
+        outcomes.push(checked);
+      }
+      const checked = outcomes.filter((o): o is Checked => 'valid' in o);
 
-      const refused: Array<{ eventId: string; reason: string }> = [];
-      const valid: ErrorEventInput[] = [];
-      const seenInBatch = new Set<string>();
-      for (const e of batch.events) {
-        const eventId = e.eventId.toLowerCase();
-        if (seenInBatch.has(eventId)) continue; // the same event twice in one batch is one event
-        seenInBatch.add(eventId);
-        const reason = await refusal(em, device, e, now);
-        if (reason) refused.push({ eventId: e.eventId, reason });
-        else valid.push({ ...e, eventId });
+      // Duplicates: stored before, or earlier in this flush (a resend queued behind the original).
+      const taken = await storedPairs(em, checked);
+      for (const c of checked) {
+        for (const e of c.valid) {
+          const key = pairKey(c.device.id, e.eventId);
+          if (taken.has(key)) continue;
+          taken.add(key);
+          c.fresh.push(e);
+        }
       }
 
-      const already = valid.length
-        ? new Set(
-            (await em.find(ErrorReport, { device: deviceId, eventId: { $in: valid.map((e) => e.eventId) } }, { fields: ['eventId'], disableIdentityMap: true })).map(
-              (r) => r.eventId,
-            ),
-          )
-        : new Set<string>();
-      const fresh = valid.filter((e) => !already.has(e.eventId));
-      const usedThisHour = fresh.length ? await em.count(ErrorReport, { device: deviceId, receivedAt: { $gt: new Date(now.getTime() - HOUR_MS) } }) : 0;
-      const allowance = Math.max(0, policy.perDeviceHourlyLimit - usedThisHour);
-      const accepted = fresh.slice(0, allowance);
-      const rateLimited = fresh.length - accepted.length;
-      await countDrop(em, device, tenantId, 'RATE_LIMITED', rateLimited, now);
+      // The hourly limit, per device, consumed in arrival order across the flush.
+      const withFresh = [...new Set(checked.filter((c) => c.fresh.length > 0).map((c) => c.device.id))];
+      const used = withFresh.length > 0 ? await hourly.read(em, withFresh, now) : new Map<string, number>();
+      const rateLimited = new Map<string, number>();
+      for (const c of checked) {
+        if (c.fresh.length === 0) continue;
+        const id = c.device.id;
+        const allowance = Math.max(0, policy.perDeviceHourlyLimit - (used.get(id) ?? 0));
+        c.accepted = c.fresh.slice(0, allowance);
+        used.set(id, (used.get(id) ?? 0) + c.accepted.length);
+        const excess = c.fresh.length - c.accepted.length;
+        if (excess > 0) rateLimited.set(id, (rateLimited.get(id) ?? 0) + excess);
+      }
 
       // The device's drop counter is a running total; a smaller one means its storage was reset.
-      if (batch.droppedTotal !== null && batch.droppedTotal !== device.errorEventsDroppedTotal) {
-        const previous = device.errorEventsDroppedTotal;
-        const newlyDropped = batch.droppedTotal > previous ? batch.droppedTotal - previous : batch.droppedTotal;
-        await countDrop(em, device, tenantId, 'DEVICE_QUEUE_FULL', newlyDropped, now);
-        await em.nativeUpdate(Device, { id: deviceId }, { errorEventsDroppedTotal: batch.droppedTotal });
+      const droppedTotal = new Map<string, number>();
+      const newlyDropped = new Map<string, number>();
+      items.forEach(({ deviceId, batch }, i) => {
+        const device = devices.get(deviceId);
+        if (!device || batch.droppedTotal === null || !('valid' in (outcomes[i] ?? {}))) return;
+        const previous = droppedTotal.get(deviceId) ?? device.errorEventsDroppedTotal;
+        if (batch.droppedTotal === previous) return;
+        const newly = batch.droppedTotal > previous ? batch.droppedTotal - previous : batch.droppedTotal;
+        newlyDropped.set(deviceId, (newlyDropped.get(deviceId) ?? 0) + newly);
+        droppedTotal.set(deviceId, batch.droppedTotal);
+      });
+      for (const id of [...devices.keys()].sort()) {
+        const device = devices.get(id);
+        if (!device) continue;
+        await countDrop(em, device, 'RATE_LIMITED', rateLimited.get(id) ?? 0, now);
+        await countDrop(em, device, 'DEVICE_QUEUE_FULL', newlyDropped.get(id) ?? 0, now);
+        const total = droppedTotal.get(id);
+        if (total !== undefined) await em.nativeUpdate(Device, { id }, { errorEventsDroppedTotal: total });
       }
 
-      const opened: Array<IssueOpened['issue']> = [];
-      const reports: Array<ErrorReported['report']> = [];
-      // Unplanned events fold into issues, one signature at a time.
-      const bySignature = new Map<string, ErrorEventInput[]>();
-      for (const e of accepted) {
-        if (CATEGORY_KINDS[e.category].eventType !== 'Unplanned') continue;
-        const key = signatureOf(e);
-        bySignature.set(key, [...(bySignature.get(key) ?? []), e]);
+      // Unplanned events fold into issues, one statement set for the whole flush.
+      const unplanned: IssueEvent[] = [];
+      // Each event's issue key, hashed once.
+      const keyOf = new Map<ErrorEventInput, string>();
+      for (const c of checked) {
+        for (const event of c.accepted) {
+          if (CATEGORY_KINDS[event.category].eventType !== 'Unplanned') continue;
+          const signature = signatureOf(event);
+          keyOf.set(event, issueKey(c.device.tenant, signature));
+          unplanned.push({ tenantId: c.device.tenant, deviceId: c.device.id, signature, event });
+        }
       }
-      const issueOf = new Map<string, string>();
-      for (const [key, events] of bySignature) issueOf.set(key, await foldIntoIssue(em, tenantId, deviceId, events, now, opened));
-      const rows = accepted.map((e) => {
-        const kind = CATEGORY_KINDS[e.category];
-        const issueId = kind.eventType === 'Unplanned' ? (issueOf.get(signatureOf(e)) ?? null) : null;
-        const row = {
-          id: newId(),
-          tenant: tenantId,
-          device: deviceId,
-          eventId: e.eventId,
-          eventType: kind.eventType,
-          eventClass: kind.eventClass,
-          category: e.category,
-          count: e.count,
-          description: describeEvent(e).slice(0, 300),
-          exitCode: e.exitCode,
-          signal: e.signal,
-          componentId: e.componentId?.toLowerCase() ?? null,
-          imageId: e.imageId?.toLowerCase() ?? null,
-          startTime: e.startTime,
-          endTime: e.endTime,
-          hourBucket: hourBucketOf(e.startTime),
-          receivedAt: now,
-          product: device.product ?? null,
-          deviceGroup: device.deviceGroup ?? null,
-          issue: issueId,
-        };
-        reports.push({
-          ...row,
-          deviceId,
-          productId: row.product,
-          deviceGroupId: row.deviceGroup,
-          issueId,
-          startTime: e.startTime.toISOString(),
-          endTime: e.endTime.toISOString(),
-          receivedAt: now.toISOString(),
-        });
-        return row;
-      });
-      // One statement for the whole batch.
-      if (rows.length > 0) await em.insertMany(ErrorReport, rows);
+      const { issueOf, opened } = await foldIntoIssues(em, unplanned, now);
+
+      const reports: Array<{ tenantId: string; report: ErrorReported['report'] }> = [];
+      const rows = checked.flatMap((c) =>
+        c.accepted.map((e) => {
+          const kind = CATEGORY_KINDS[e.category];
+          const key = keyOf.get(e);
+          const issueId = key === undefined ? null : (issueOf.get(key) ?? null);
+          const row = {
+            id: newId(),
+            tenant: c.device.tenant,
+            device: c.device.id,
+            eventId: e.eventId,
+            eventType: kind.eventType,
+            eventClass: kind.eventClass,
+            category: e.category,
+            count: e.count,
+            description: describeEvent(e).slice(0, 300),
+            exitCode: e.exitCode,
+            signal: e.signal,
+            componentId: e.componentId?.toLowerCase() ?? null,
+            imageId: e.imageId?.toLowerCase() ?? null,
+            startTime: e.startTime,
+            endTime: e.endTime,
+            hourBucket: hourBucketOf(e.startTime),
+            receivedAt: now,
+            product: c.device.product ?? null,
+            deviceGroup: c.device.deviceGroup ?? null,
+            issue: issueId,
+          };
+          reports.push({
+            tenantId: row.tenant,
+            report: {
+              ...row,
+              deviceId: row.device,
+              productId: row.product,
+              deviceGroupId: row.deviceGroup,
+              issueId,
+              startTime: e.startTime.toISOString(),
+              endTime: e.endTime.toISOString(),
+              receivedAt: now.toISOString(),
+            },
+          });
+          return row;
+        }),
+      );
+      for (const part of chunks(rows, CHUNK)) await em.insertMany(ErrorReport, part);
+
       return {
-        device,
+        now,
+        used,
+        devices,
         reports,
         opened,
-        result: { stored: accepted.length, duplicates: valid.length - fresh.length, rateLimited, refused },
+        outcomes: outcomes.map((o): Outcome =>
+          'valid' in o
+            ? { result: { stored: o.accepted.length, duplicates: o.valid.length - o.fresh.length, rateLimited: o.fresh.length - o.accepted.length, refused: o.refused } }
+            : o,
+        ),
       };
     });
   }
 
-  return async function storeErrorReports(deviceId: string, batch: ErrorReportBatch): Promise<ErrorIngestResult> {
-    let attempt = 0;
-    for (;;) {
+  async function flush(items: readonly Queued[]): Promise<void> {
+    let flushed: Flushed;
+    for (let attempt = 1; ; attempt++) {
       try {
-        const { device, reports, opened, result } = await storeOnce(deviceId, batch);
-        const tenantId = device.tenant ?? '';
-        for (const issue of opened) {
-          await announce(deps.bus, log, {
-            type: 'IssueOpened',
-            tenantId,
-            deviceId,
-            productId: device.product ?? null,
-            deviceGroupId: device.deviceGroup ?? null,
-            issue,
-          });
-        }
-        for (const report of reports) await announce(deps.bus, log, { type: 'ErrorReported', tenantId, deviceId, report });
-        if (result.rateLimited > 0) log.info({ deviceId, rateLimited: result.rateLimited }, 'error reports over the device rate limit counted, not stored');
-        return result;
+        flushed = await storeOnce(items);
+        break;
       } catch (e) {
-        if (!isUniqueViolation(e) || ++attempt >= CONFLICT_RETRIES) throw e;
+        if (isUniqueViolation(e) && attempt < CONFLICT_RETRIES) continue;
+        // Nothing of this flush was committed. Each batch is tried once more on its own, so one the database will
+        // not take fails alone (not when the database is unreachable: each would wait for it in turn); a batch that
+        // fails alone is not acknowledged and its device sends it again.
+        if (items.length > 1 && !(e instanceof ConnectionException)) {
+          log.warn({ batches: items.length, err: e instanceof Error ? e.message : String(e) }, 'error report flush failed; storing its batches one by one');
+          for (const item of items) await flush([item]);
+        } else {
+          for (const item of items) item.reject(e);
+        }
+        return;
       }
     }
+    hourly.committed(flushed.used, flushed.now);
+    // Committed: announce, then answer (the broker sends each PUBACK as its batch is answered).
+    for (const { tenantId, deviceId, issue } of flushed.opened) {
+      const device = flushed.devices.get(deviceId);
+      await announce(deps.bus, log, { type: 'IssueOpened', tenantId, deviceId, productId: device?.product ?? null, deviceGroupId: device?.deviceGroup ?? null, issue });
+    }
+    for (const { tenantId, report } of flushed.reports) await announce(deps.bus, log, { type: 'ErrorReported', tenantId, deviceId: report.deviceId, report });
+    items.forEach((item, i) => {
+      const outcome = flushed.outcomes[i];
+      if (!outcome) return item.reject(new Error('no outcome for a queued batch'));
+      if ('error' in outcome) return item.reject(outcome.error);
+      if (outcome.result.rateLimited > 0) log.info({ deviceId: item.deviceId, rateLimited: outcome.result.rateLimited }, 'error reports over the device rate limit counted, not stored');
+      item.resolve(outcome.result);
+    });
+  }
+
+  const enqueue = createGroupCommit<Queued>(flush, { maxItems: MAX_FLUSH_BATCHES });
+
+  return function storeErrorReports(deviceId: string, batch: ErrorReportBatch): Promise<ErrorIngestResult> {
+    return new Promise((resolve, reject) => enqueue({ deviceId, batch, resolve, reject }));
   };
 }

@@ -1,9 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { ErrorReported, IssueOpened } from '../../domain/events/events.js';
 import type { ErrorCategory } from '../../domain/error-reports/error-categories.js';
+import { createErrorReportsService } from '../../domain/error-reports/error-reports.service.js';
+import { silentLogger } from '../../domain/shared/logger.js';
+import { DEFAULT_CERTIFICATE_POLICY } from '../../domain/shared/service-deps.js';
 import type { ErrorEventInput } from '../../domain/views.js';
 import { TEST_DATABASES } from '../db.js';
-import { PLATFORM, errorCodeOf, manufacture, newTenant, openDomainFixture, type DomainFixture, type TestTenant } from './domain-fixture.js';
+import { PLATFORM, PLATFORM_KEY, errorCodeOf, manufacture, newTenant, openDomainFixture, type DomainFixture, type TestTenant } from './domain-fixture.js';
 
 const APP = { componentId: '11111111-2222-4333-8444-555555555555', imageId: 'aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee' };
 const OTHER_APP = { componentId: '21111111-2222-4333-8444-555555555555', imageId: 'baaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee' };
@@ -128,6 +131,21 @@ describe.each(TEST_DATABASES)('error reports on %s', (kind) => {
     expect((await report(ids[0]!, [unknownImage])).stored).toBe(1);
   });
 
+  test('values the MQTT contract rules out are refused per event here too, keeping the rest of the batch', async () => {
+    const { ids } = await fleet(1);
+    const good = event('OSCrash');
+    const badId = event('OSCrash', { eventId: 'not-a-uuid' });
+    const badCount = event('OSCrash', { count: 0 });
+    const badTime = event('OSCrash', { endTime: new Date(Number.NaN) });
+    const result = await report(ids[0]!, [good, badId, badCount, badTime]);
+    expect(result.stored).toBe(1);
+    expect(Object.fromEntries(result.refused.map((r) => [r.eventId, r.reason]))).toEqual({
+      'not-a-uuid': 'eventId is not a UUID',
+      [badCount.eventId]: 'count, exitCode and signal must be integers in range',
+      [badTime.eventId]: 'startTime or endTime is not a date',
+    });
+  });
+
   test('an unclaimed device is refused; an unknown one is NOT_FOUND', async () => {
     const [id] = await manufacture(fx.services, 1);
     expect(await errorCodeOf(report(id!, [event('OSCrash')]))).toBe('FORBIDDEN');
@@ -144,6 +162,36 @@ describe.each(TEST_DATABASES)('error reports on %s', (kind) => {
     expect(summary.rateLimitedCount).toBe(5 - (LIMIT - 4));
   });
 
+  test('the hourly limit counts what another node stored since, and lets events leave the hour, also between flushes a count is kept for', async () => {
+    const { ids } = await fleet(2);
+    const oscrashes = (n: number) => Array.from({ length: n }, () => event('OSCrash'));
+    // Another node of the cluster: its own writer, the same database.
+    const otherNode = createErrorReportsService({
+      em: fx.db.orm.em,
+      bus: fx.bus,
+      clock: fx.clock,
+      pki: fx.pki,
+      log: silentLogger,
+      platformAdminKey: PLATFORM_KEY,
+      certificates: DEFAULT_CERTIFICATE_POLICY,
+      errorReports: { perDeviceHourlyLimit: LIMIT, retentionDays: 14, maxClockSkewSeconds: 300 },
+    });
+    expect((await report(ids[0]!, oscrashes(2))).stored).toBe(2);
+    fx.clock.advance(1000);
+    expect((await otherNode.report(ids[0]!, { events: oscrashes(3), droppedTotal: null })).stored).toBe(3);
+    fx.clock.advance(1000);
+    const afterOther = await report(ids[0]!, oscrashes(3));
+    expect([afterOther.stored, afterOther.rateLimited]).toEqual([LIMIT - 5, 3 - (LIMIT - 5)]);
+
+    // Device 1: 2 events, then 1 more 58 minutes later; 3 minutes after that the first 2 have left the hour.
+    expect((await report(ids[1]!, oscrashes(2))).stored).toBe(2);
+    fx.clock.advance(58 * 60_000);
+    expect((await report(ids[1]!, oscrashes(1))).stored).toBe(1);
+    fx.clock.advance(3 * 60_000);
+    const later = await report(ids[1]!, oscrashes(LIMIT));
+    expect([later.stored, later.rateLimited]).toEqual([LIMIT - 1, 1]);
+  });
+
   test("the device's own drop counter is a running total: a resent batch does not count a drop twice", async () => {
     const { t, ids } = await fleet(1);
     await report(ids[0]!, [event('OSCrash')], 4);
@@ -151,6 +199,119 @@ describe.each(TEST_DATABASES)('error reports on %s', (kind) => {
     expect((await fx.services.errorReports.errorSummary(t.admin, {}, 'NONE', null)).droppedByDevicesCount).toBe(4);
     await report(ids[0]!, [event('OSCrash')], 7);
     expect((await fx.services.errorReports.errorSummary(t.admin, {}, 'NONE', null)).droppedByDevicesCount).toBe(7);
+  });
+
+  test('batches arriving together from several devices are stored once each; a duplicate across batches counts once', async () => {
+    const { t, ids } = await fleet(3);
+    const batches = ids.map(() => [event('AppCrash'), event('OSCrash'), event('Reboot')]);
+    const extra = event('AppCrash');
+    // All queued in one turn, so they are stored together: device 0's resend (a lost PUBACK) and a batch repeating
+    // one of its events arrive behind the originals.
+    const results = await Promise.all([
+      ...ids.map((id, i) => report(id, batches[i]!)),
+      report(ids[0]!, batches[0]!),
+      report(ids[0]!, [batches[0]![0]!, extra]),
+    ]);
+    const fresh = { stored: 3, duplicates: 0, rateLimited: 0, refused: [] };
+    expect(results).toEqual([fresh, fresh, fresh, { stored: 0, duplicates: 3, rateLimited: 0, refused: [] }, { stored: 1, duplicates: 1, rateLimited: 0, refused: [] }]);
+
+    const page = await fx.services.errorReports.listErrorReports(t.admin, {}, { first: 50 });
+    expect(page.totalCount).toBe(10);
+    expect(new Set(page.items.map((r) => `${r.deviceId}/${r.eventId}`)).size).toBe(10);
+    const issues = await fx.services.errorReports.listIssues(t.admin, {}, 'DEVICE_COUNT', {});
+    expect(issues.items.map((i) => [i.category, i.eventCount, i.deviceCount])).toEqual([
+      ['AppCrash', 4, 3],
+      ['OSCrash', 3, 3],
+    ]);
+    const mine = fx.events.filter((e) => (e.type === 'ErrorReported' || e.type === 'IssueOpened') && e.tenantId === t.tenantId);
+    expect(mine.filter((e) => e.type === 'ErrorReported')).toHaveLength(10);
+    expect(mine.filter((e) => e.type === 'IssueOpened')).toHaveLength(2);
+  });
+
+  test("the hourly limit and the device's drop counter hold across batches stored together", async () => {
+    const { t, ids } = await fleet(1);
+    const [a, b] = await Promise.all([
+      report(ids[0]!, Array.from({ length: 4 }, () => event('OSCrash')), 3),
+      report(ids[0]!, Array.from({ length: 4 }, () => event('OSCrash')), 5),
+    ]);
+    expect([a!.stored, a!.rateLimited, b!.stored, b!.rateLimited]).toEqual([4, 0, LIMIT - 4, 8 - LIMIT]);
+    const summary = await fx.services.errorReports.errorSummary(t.admin, {}, 'NONE', null);
+    expect(summary.rows.map((r) => r.eventCount)).toEqual([LIMIT]);
+    expect([summary.rateLimitedCount, summary.droppedByDevicesCount]).toEqual([8 - LIMIT, 5]);
+  });
+
+  test("a batch refused as a whole (unknown or unclaimed device) costs the batches stored with it nothing", async () => {
+    const { t, ids } = await fleet(1);
+    const [unclaimed] = await manufacture(fx.services, 1);
+    const [unknown, claimed, notClaimed] = await Promise.allSettled([
+      report('F'.repeat(128), [event('OSCrash')]),
+      report(ids[0]!, [event('OSCrash')]),
+      report(unclaimed!, [event('OSCrash')]),
+    ]);
+    expect(unknown.status === 'rejected' && (unknown.reason as { code?: string }).code).toBe('NOT_FOUND');
+    expect(notClaimed.status === 'rejected' && (notClaimed.reason as { code?: string }).code).toBe('FORBIDDEN');
+    expect(claimed.status === 'fulfilled' && claimed.value.stored).toBe(1);
+    expect((await fx.services.errorReports.listErrorReports(t.admin, {}, {})).totalCount).toBe(1);
+  });
+
+  test('a flush that fails stores and announces nothing of any batch in it; the batches sent again are stored once', async () => {
+    const { t, ids } = await fleet(2);
+    const batches = ids.map(() => [event('AppCrash'), event('OSCrash')]);
+    const connection = fx.db.orm.em.fork().getConnection();
+    // The last statement of the flush (the reports' insert) fails, after the drop counter and the issues were written.
+    if (kind === 'sqlite') {
+      await connection.execute("create trigger error_report_fails before insert on error_report begin select raise(abort, 'injected failure'); end");
+    } else {
+      await connection.execute("create function error_report_fails() returns trigger language plpgsql as $$ begin raise exception 'injected failure'; end $$");
+      await connection.execute('create trigger error_report_fails before insert on error_report for each statement execute function error_report_fails()');
+    }
+    const eventsBefore = fx.events.length;
+    const failed = await Promise.allSettled([report(ids[0]!, batches[0]!, 2), report(ids[1]!, batches[1]!)]);
+    await connection.execute(kind === 'sqlite' ? 'drop trigger error_report_fails' : 'drop trigger error_report_fails on error_report');
+
+    expect(failed.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    expect(fx.events.slice(eventsBefore).filter((e) => e.type === 'ErrorReported' || e.type === 'IssueOpened')).toEqual([]);
+    expect((await fx.services.errorReports.listErrorReports(t.admin, {}, {})).totalCount).toBe(0);
+    expect((await fx.services.errorReports.listIssues(t.admin, {}, 'LAST_SEEN', {})).totalCount).toBe(0);
+    expect((await fx.services.errorReports.errorSummary(t.admin, {}, 'NONE', null)).droppedByDevicesCount).toBe(0);
+
+    // The devices send them again (no PUBACK came): stored once, counted once.
+    const resent = await Promise.all([report(ids[0]!, batches[0]!, 2), report(ids[1]!, batches[1]!)]);
+    expect(resent.map((r) => [r.stored, r.duplicates])).toEqual([
+      [2, 0],
+      [2, 0],
+    ]);
+    expect((await fx.services.errorReports.listErrorReports(t.admin, {}, {})).totalCount).toBe(4);
+    expect((await fx.services.errorReports.errorSummary(t.admin, {}, 'NONE', null)).droppedByDevicesCount).toBe(2);
+    const issues = await fx.services.errorReports.listIssues(t.admin, {}, 'DEVICE_COUNT', {});
+    expect(issues.items.map((i) => [i.eventCount, i.deviceCount])).toEqual([
+      [2, 2],
+      [2, 2],
+    ]);
+  });
+
+  test('a batch the database refuses fails alone: the batches stored with it are stored and answered', async () => {
+    const { t, ids } = await fleet(3);
+    const connection = fx.db.orm.em.fork().getConnection();
+    // Only an event counted 77777 times is refused (a stand-in for any value the database would not take).
+    if (kind === 'sqlite') {
+      await connection.execute("create trigger error_report_refuses before insert on error_report when new.count = 77777 begin select raise(abort, 'injected failure'); end");
+    } else {
+      await connection.execute(
+        "create function error_report_refuses() returns trigger language plpgsql as $$ begin if new.count = 77777 then raise exception 'injected failure'; end if; return new; end $$",
+      );
+      await connection.execute('create trigger error_report_refuses before insert on error_report for each row execute function error_report_refuses()');
+    }
+    const outcomes = await Promise.allSettled([
+      report(ids[0]!, [event('OSCrash')]),
+      report(ids[1]!, [event('OSCrash', { count: 77777 })]),
+      report(ids[2]!, [event('OSCrash'), event('Reboot')]),
+    ]);
+    await connection.execute(kind === 'sqlite' ? 'drop trigger error_report_refuses' : 'drop trigger error_report_refuses on error_report');
+    expect(outcomes.map((o) => (o.status === 'fulfilled' ? o.value.stored : 'rejected'))).toEqual([1, 'rejected', 2]);
+    expect((await fx.services.errorReports.listErrorReports(t.admin, {}, {})).items.map((r) => r.deviceId).sort()).toEqual([ids[0], ids[2], ids[2]].sort());
+    const [issue] = (await fx.services.errorReports.listIssues(t.admin, {}, 'LAST_SEEN', {})).items;
+    expect([issue!.eventCount, issue!.deviceCount]).toEqual([2, 2]);
   });
 
   test('summaries group by category, component, device and time bucket with exact counts', async () => {
