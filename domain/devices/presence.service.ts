@@ -8,6 +8,8 @@ import { raw, type EntityManager } from '@mikro-orm/core';
 import type { PresenceService } from '../services.js';
 import { announce } from '../shared/announce.js';
 import { notFound } from '../shared/errors.js';
+import { GroupCommit } from '../shared/group-commit.js';
+import { chunks } from '../shared/persistence.js';
 import type { ServiceDeps } from '../shared/service-deps.js';
 import { normalizeDeviceId } from '../shared/validation.js';
 import type { Admission, ConnectionInfo, DeviceStatusReport } from '../views.js';
@@ -15,8 +17,24 @@ import { DeviceCertificate } from '../certificates/device-certificate.entity.js'
 import { Device, type DeviceEntity } from './device.entity.js';
 
 const RESET_BATCH = 500;
+/** Most connections recorded in one transaction, and most ids in one `IN (...)` list. */
+const CONNECT_BATCH = 500;
+
+/** The admission read: the device table's primary key, nothing else (column names as in the migrations). */
+const ADMISSION_SQL = 'select tenant_id, revoked_at, certificate_sha256 from device where id = ?';
+interface AdmissionRow {
+  readonly tenant_id: string | null;
+  readonly revoked_at: unknown;
+  readonly certificate_sha256: string;
+}
 
 type Announced = Pick<DeviceEntity, 'id' | 'tenant' | 'product' | 'deviceGroup'>;
+
+interface NewConnection {
+  readonly deviceId: string;
+  readonly info: ConnectionInfo;
+}
+type Recorded = { connectionSeq: number };
 
 export function createPresenceService(deps: ServiceDeps): PresenceService {
   const log = deps.log.child({ service: 'presence' });
@@ -43,18 +61,100 @@ export function createPresenceService(deps: ServiceDeps): PresenceService {
     return changed === 1;
   }
 
+  /**
+   * Records a burst of connections in one transaction: one UPDATE per origin (remote address and node), one SELECT
+   * for the new sequence numbers; then announces each. The sequence is incremented by the database, not
+   * read-modify-write: two nodes connecting the same device at once still get distinct sequence numbers, and the
+   * row lock orders them (the SELECT, in the same transaction, reads this transaction's own increment).
+   */
+  async function recordConnections(batch: readonly NewConnection[]): Promise<Array<Recorded | Error>> {
+    const now = deps.clock.now();
+    const origins = new Map<string, { info: ConnectionInfo; deviceIds: string[] }>();
+    for (const c of batch) {
+      const key = JSON.stringify([c.info.remoteAddress, c.info.brokerNodeId]);
+      const origin = origins.get(key) ?? { info: c.info, deviceIds: [] };
+      origin.deviceIds.push(c.deviceId);
+      origins.set(key, origin);
+    }
+    const rows = await deps.em.fork().transactional(async (tem) => {
+      for (const { info, deviceIds } of origins.values()) {
+        for (const ids of chunks(deviceIds, CONNECT_BATCH)) {
+          await tem.nativeUpdate(
+            Device,
+            { id: { $in: ids } },
+            {
+              connectionSeq: raw('connection_seq + 1'),
+              online: true,
+              connectedSince: now,
+              lastSeenAt: now,
+              remoteAddress: info.remoteAddress,
+              brokerNodeId: info.brokerNodeId,
+            },
+          );
+        }
+      }
+      const found: Array<Announced & Pick<DeviceEntity, 'connectionSeq'>> = [];
+      for (const ids of chunks(batch.map((c) => c.deviceId), CONNECT_BATCH)) {
+        found.push(
+          ...(await tem.find(
+            Device,
+            { id: { $in: ids } },
+            { fields: ['id', 'tenant', 'product', 'deviceGroup', 'connectionSeq'], disableIdentityMap: true },
+          )),
+        );
+      }
+      return found;
+    });
+    const byId = new Map(rows.map((d) => [d.id, d]));
+    const results: Array<Recorded | Error> = [];
+    for (const { deviceId } of batch) {
+      const device = byId.get(deviceId);
+      if (!device) {
+        results.push(notFound('Device', deviceId));
+        continue;
+      }
+      await statusChanged(device, true, device.connectionSeq, now);
+      results.push({ connectionSeq: device.connectionSeq });
+    }
+    return results;
+  }
+
+  // A storm of connections costs a few statements per burst instead of a transaction each; a lone connection is
+  // written at once. A batch whose transaction fails (say, a deadlock with another node) is retried one connection
+  // at a time, so one device's trouble is not every device's.
+  const connections = new GroupCommit<NewConnection, Recorded>(
+    async (batch) => {
+      try {
+        return await recordConnections(batch);
+      } catch (error) {
+        if (batch.length === 1) throw error;
+        const results: Array<Recorded | Error> = [];
+        for (const c of batch) {
+          const [one] = await recordConnections([c]).catch((e: unknown) => [e instanceof Error ? e : new Error(String(e))]);
+          results.push(one ?? new Error('connection not recorded'));
+        }
+        return results;
+      }
+    },
+    (c) => c.deviceId,
+    CONNECT_BATCH,
+  );
+
   return {
     async admit(deviceId: string, certificateSha256: string): Promise<Admission> {
       const id = normalizeDeviceId(deviceId);
       if (!id) return { admitted: false, reason: 'UNREGISTERED' };
-      const device = await deps.em.fork().findOne(Device, { id }, { fields: ['id', 'tenant', 'revokedAt', 'certificateSha256'] });
+      // Every device connection asks this: one primary-key read, in plain SQL (the ORM's find costs about ten
+      // times the query itself here).
+      const device = await deps.em.getConnection().execute<AdmissionRow | undefined>(ADMISSION_SQL, [id], 'get');
       if (!device) return { admitted: false, reason: 'UNREGISTERED' };
-      if (device.revokedAt) return { admitted: false, reason: 'REVOKED' };
+      if (device.revoked_at !== null && device.revoked_at !== undefined) return { admitted: false, reason: 'REVOKED' };
+      const tenantId = device.tenant_id ?? null;
       // Only certificates the service issued are accepted: the identity certificate made at manufacture, or an
       // unexpired, unrevoked certificate its tenant CA issued after an attestation. Another certificate for the
       // same device (say, from a compromised CA) is refused even if it verifies.
       const thumbprint = certificateSha256.toUpperCase();
-      if (device.certificateSha256 === thumbprint) return { admitted: true, tenantId: device.tenant ?? null };
+      if (device.certificate_sha256 === thumbprint) return { admitted: true, tenantId };
       const issued = await deps.em.fork().count(DeviceCertificate, {
         sha256Thumbprint: thumbprint,
         device: id,
@@ -62,35 +162,11 @@ export function createPresenceService(deps: ServiceDeps): PresenceService {
         notAfter: { $gt: deps.clock.now() },
       });
       if (issued === 0) return { admitted: false, reason: 'CERTIFICATE_MISMATCH' };
-      return { admitted: true, tenantId: device.tenant ?? null };
+      return { admitted: true, tenantId };
     },
 
-    async connected(deviceId: string, info: ConnectionInfo): Promise<{ connectionSeq: number }> {
-      const now = deps.clock.now();
-      const device = await deps.em.fork().transactional(async (tem) => {
-        // Incremented by the database, not read-modify-write: two nodes connecting the same device at once still
-        // get distinct sequence numbers, and the row lock orders them.
-        const changed = await tem.nativeUpdate(
-          Device,
-          { id: deviceId },
-          {
-            connectionSeq: raw('connection_seq + 1'),
-            online: true,
-            connectedSince: now,
-            lastSeenAt: now,
-            remoteAddress: info.remoteAddress,
-            brokerNodeId: info.brokerNodeId,
-          },
-        );
-        if (changed !== 1) throw notFound('Device', deviceId);
-        return tem.findOneOrFail(
-          Device,
-          { id: deviceId },
-          { fields: ['id', 'tenant', 'product', 'deviceGroup', 'connectionSeq'], disableIdentityMap: true },
-        );
-      });
-      await statusChanged(device, true, device.connectionSeq, now);
-      return { connectionSeq: device.connectionSeq };
+    connected(deviceId: string, info: ConnectionInfo): Promise<{ connectionSeq: number }> {
+      return connections.submit({ deviceId, info });
     },
 
     async disconnected(deviceId: string, connectionSeq: number): Promise<void> {

@@ -136,6 +136,25 @@ describe.each(TEST_DATABASES)('presence on %s', (kind) => {
       expect(Math.max(...seqs.map((s) => s.connectionSeq))).toBe(8);
     });
 
+    test('a burst of connections (written together) gives each device its own record, sequence and event', async () => {
+      const devices = await Promise.all(Array.from({ length: 5 }, () => claimedDevice()));
+      const unknown = randomDeviceId();
+      const outcomes = await Promise.allSettled([
+        ...devices.map((d, i) => fx.services.presence.connected(d.id, { remoteAddress: `10.0.1.${i % 2}`, brokerNodeId: 'burst' })),
+        fx.services.presence.connected(unknown, { remoteAddress: null, brokerNodeId: 'burst' }),
+        // The same device twice in one burst: two connections, two sequence numbers.
+        fx.services.presence.connected(devices[0]!.id, { remoteAddress: '10.0.1.9', brokerNodeId: 'burst' }),
+      ]);
+      expect(outcomes.map((o) => (o.status === 'fulfilled' ? o.value.connectionSeq : 'rejected'))).toEqual([1, 1, 1, 1, 1, 'rejected', 2]);
+      expect(await errorCodeOf(outcomes[5]!.status === 'rejected' ? Promise.reject(outcomes[5]!.reason) : Promise.resolve())).toBe('NOT_FOUND');
+      for (const [i, d] of devices.entries()) {
+        const status = (await fx.services.devices.getDevice(d.t.admin, d.id)).status;
+        expect(status).toMatchObject({ online: true, connectionSeq: i === 0 ? 2 : 1, remoteAddress: i === 0 ? '10.0.1.9' : `10.0.1.${i % 2}` });
+        expect(eventsOf(d.id)).toEqual(i === 0 ? [{ online: true, connectionSeq: 1 }, { online: true, connectionSeq: 2 }] : [{ online: true, connectionSeq: 1 }]);
+      }
+      expect(eventsOf(unknown)).toEqual([]);
+    });
+
     test('connecting an unregistered device is NOT_FOUND and announces nothing', async () => {
       const id = randomDeviceId();
       expect(await errorCodeOf(fx.services.presence.connected(id, { remoteAddress: null, brokerNodeId: 'n' }))).toBe('NOT_FOUND');
