@@ -17,8 +17,13 @@ import { DeviceCertificate } from '../certificates/device-certificate.entity.js'
 import { Device, type DeviceEntity } from './device.entity.js';
 
 const RESET_BATCH = 500;
-/** Most connections recorded in one transaction, and most ids in one `IN (...)` list. */
-const CONNECT_BATCH = 500;
+/** Most connections (or disconnections) recorded in one transaction, and most ids in one `IN (...)` list. */
+const PRESENCE_BATCH = 500;
+/**
+ * How long a connection or disconnection waits for others to share its transaction: on SQLite every commit is an
+ * fsync that blocks the process, so a storm written one by one would stall every connection on the node.
+ */
+const PRESENCE_WINDOW_MS = 20;
 
 /** The admission read: the device table's primary key, nothing else (column names as in the migrations). */
 const ADMISSION_SQL = 'select tenant_id, revoked_at, certificate_sha256 from device where id = ?';
@@ -35,6 +40,10 @@ interface NewConnection {
   readonly info: ConnectionInfo;
 }
 type Recorded = { connectionSeq: number };
+interface EndedConnection {
+  readonly deviceId: string;
+  readonly connectionSeq: number;
+}
 
 export function createPresenceService(deps: ServiceDeps): PresenceService {
   const log = deps.log.child({ service: 'presence' });
@@ -78,7 +87,7 @@ export function createPresenceService(deps: ServiceDeps): PresenceService {
     }
     const rows = await deps.em.fork().transactional(async (tem) => {
       for (const { info, deviceIds } of origins.values()) {
-        for (const ids of chunks(deviceIds, CONNECT_BATCH)) {
+        for (const ids of chunks(deviceIds, PRESENCE_BATCH)) {
           await tem.nativeUpdate(
             Device,
             { id: { $in: ids } },
@@ -94,7 +103,7 @@ export function createPresenceService(deps: ServiceDeps): PresenceService {
         }
       }
       const found: Array<Announced & Pick<DeviceEntity, 'connectionSeq'>> = [];
-      for (const ids of chunks(batch.map((c) => c.deviceId), CONNECT_BATCH)) {
+      for (const ids of chunks(batch.map((c) => c.deviceId), PRESENCE_BATCH)) {
         found.push(
           ...(await tem.find(
             Device,
@@ -119,26 +128,50 @@ export function createPresenceService(deps: ServiceDeps): PresenceService {
     return results;
   }
 
-  // A storm of connections costs a few statements per burst instead of a transaction each; a lone connection is
-  // written at once. A batch whose transaction fails (say, a deadlock with another node) is retried one connection
-  // at a time, so one device's trouble is not every device's.
-  const connections = new GroupCommit<NewConnection, Recorded>(
-    async (batch) => {
+  /**
+   * Records a burst of disconnections in one transaction, each only if it still is the device's current connection,
+   * then announces those that made the transition.
+   */
+  async function recordDisconnections(batch: readonly EndedConnection[]): Promise<boolean[]> {
+    const now = deps.clock.now();
+    const em = deps.em.fork();
+    const changed = await em.transactional(async (tem) => {
+      const out: boolean[] = [];
+      for (const d of batch) out.push(await markOffline(tem, d.deviceId, d.connectionSeq, {}, now));
+      return out;
+    });
+    const wentOffline = batch.filter((_, i) => changed[i]);
+    const rows: Announced[] = [];
+    for (const ids of chunks(wentOffline.map((d) => d.deviceId), PRESENCE_BATCH)) {
+      rows.push(...(await em.find(Device, { id: { $in: ids } }, { fields: ['id', 'tenant', 'product', 'deviceGroup'], disableIdentityMap: true })));
+    }
+    const byId = new Map(rows.map((d) => [d.id, d]));
+    for (const d of wentOffline) {
+      const device = byId.get(d.deviceId);
+      if (device) await statusChanged(device, false, d.connectionSeq, now);
+    }
+    return changed;
+  }
+
+  // A storm of connections costs a few statements per burst instead of a transaction each. A batch whose
+  // transaction fails (say, a deadlock with another node) is retried one item at a time, so one device's trouble
+  // is not every device's.
+  const oneByOne = <I, O>(record: (batch: readonly I[]) => Promise<ReadonlyArray<O | Error>>) =>
+    async (batch: readonly I[]): Promise<ReadonlyArray<O | Error>> => {
       try {
-        return await recordConnections(batch);
+        return await record(batch);
       } catch (error) {
         if (batch.length === 1) throw error;
-        const results: Array<Recorded | Error> = [];
-        for (const c of batch) {
-          const [one] = await recordConnections([c]).catch((e: unknown) => [e instanceof Error ? e : new Error(String(e))]);
-          results.push(one ?? new Error('connection not recorded'));
+        const results: Array<O | Error> = [];
+        for (const item of batch) {
+          const [one] = await record([item]).catch((e: unknown) => [e instanceof Error ? e : new Error(String(e))]);
+          results.push(one ?? new Error('not recorded'));
         }
         return results;
       }
-    },
-    (c) => c.deviceId,
-    CONNECT_BATCH,
-  );
+    };
+  const connections = new GroupCommit<NewConnection, Recorded>(oneByOne(recordConnections), (c) => c.deviceId, PRESENCE_BATCH, PRESENCE_WINDOW_MS);
+  const disconnections = new GroupCommit<EndedConnection, boolean>(oneByOne(recordDisconnections), (d) => d.deviceId, PRESENCE_BATCH, PRESENCE_WINDOW_MS);
 
   return {
     async admit(deviceId: string, certificateSha256: string): Promise<Admission> {
@@ -170,11 +203,7 @@ export function createPresenceService(deps: ServiceDeps): PresenceService {
     },
 
     async disconnected(deviceId: string, connectionSeq: number): Promise<void> {
-      const now = deps.clock.now();
-      const em = deps.em.fork();
-      if (!(await markOffline(em, deviceId, connectionSeq, {}, now))) return;
-      const device = await em.findOne(Device, { id: deviceId }, { fields: ['id', 'tenant', 'product', 'deviceGroup'] });
-      if (device) await statusChanged(device, false, connectionSeq, now);
+      await disconnections.submit({ deviceId, connectionSeq });
     },
 
     async reportStatus(deviceId: string, report: DeviceStatusReport): Promise<void> {

@@ -1,8 +1,9 @@
 /**
- * Group commit: callers submit one item each and get its own result, but the items are written together. The first
- * item waits for the current I/O turn to end (setImmediate), so the connections of one burst share a write; items
- * submitted while a write is in flight go into the next one. A quiet system adds no timer delay, a busy one writes
- * many items per statement instead of one statement (and one transaction) each.
+ * Group commit: callers submit one item each and get its own result, but the items are written together. A batch
+ * is taken a short window after its first item arrived (or at the end of the current I/O turn, for a window of 0),
+ * and items submitted while a write is in flight go into the next one. So a burst costs one transaction (one
+ * fsync on SQLite) per window instead of one per item, and no item waits more than the window plus the writes
+ * ahead of it.
  */
 
 /** Writes the batch; returns, per item in the same order, its result or the error that item alone failed with. */
@@ -21,11 +22,13 @@ export class GroupCommit<I, O> {
   /**
    * @param keyOf items with the same key never share a batch (a later one waits for the next), so a batch can
    *   address its rows by key.
+   * @param windowMs how long a batch waits for company after its first item (0: until the I/O turn ends).
    */
   constructor(
     private readonly write: BatchWriter<I, O>,
     private readonly keyOf: (item: I) => string,
     private readonly maxBatch: number,
+    private readonly windowMs = 0,
   ) {}
 
   submit(item: I): Promise<O> {
@@ -33,7 +36,7 @@ export class GroupCommit<I, O> {
       this.waiting.push({ item, resolve, reject });
       if (!this.draining) {
         this.draining = true;
-        setImmediate(() => void this.drain());
+        void this.drain();
       }
     });
   }
@@ -41,6 +44,7 @@ export class GroupCommit<I, O> {
   private async drain(): Promise<void> {
     try {
       while (this.waiting.length > 0) {
+        await this.gather();
         const batch = this.takeBatch();
         try {
           const results = await this.write(batch.map((w) => w.item));
@@ -57,6 +61,13 @@ export class GroupCommit<I, O> {
     } finally {
       this.draining = false;
     }
+  }
+
+  private gather(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (this.windowMs > 0) setTimeout(resolve, this.windowMs);
+      else setImmediate(resolve);
+    });
   }
 
   /** Up to maxBatch waiting items with distinct keys, in submission order; the rest keep their order. */

@@ -56,3 +56,13 @@ test('a writer that throws fails its whole batch, and the next batch still runs'
   await expect(Promise.all([group.submit('a'), group.submit('b')])).rejects.toThrow('database down');
   await expect(group.submit('c')).resolves.toBe('c');
 });
+
+test('with a window, items that arrive within it share the write', async () => {
+  const w = recordingWriter();
+  const group = new GroupCommit(w.write, keyOf, 10, 30);
+  const first = group.submit('a');
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  const second = group.submit('b');
+  await Promise.all([first, second]);
+  expect(w.batches).toEqual([['a', 'b']]);
+});

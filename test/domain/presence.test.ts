@@ -155,6 +155,22 @@ describe.each(TEST_DATABASES)('presence on %s', (kind) => {
       expect(eventsOf(unknown)).toEqual([]);
     });
 
+    test('a burst of disconnections (written together) takes offline only current connections, announcing each once', async () => {
+      const devices = await Promise.all(Array.from({ length: 3 }, () => claimedDevice()));
+      for (const d of devices) await fx.services.presence.connected(d.id, { remoteAddress: null, brokerNodeId: 'burst' });
+      // The third reconnected before its old connection's end is processed: that disconnect is stale.
+      await fx.services.presence.connected(devices[2]!.id, { remoteAddress: null, brokerNodeId: 'burst' });
+      await Promise.all([
+        fx.services.presence.disconnected(devices[0]!.id, 1),
+        fx.services.presence.disconnected(devices[1]!.id, 1),
+        fx.services.presence.disconnected(devices[2]!.id, 1),
+        fx.services.presence.disconnected(randomDeviceId(), 1),
+      ]);
+      const online = await Promise.all(devices.map(async (d) => (await fx.services.devices.getDevice(d.t.admin, d.id)).status.online));
+      expect(online).toEqual([false, false, true]);
+      expect(devices.map((d) => eventsOf(d.id).filter((e) => !e.online))).toEqual([[{ online: false, connectionSeq: 1 }], [{ online: false, connectionSeq: 1 }], []]);
+    });
+
     test('connecting an unregistered device is NOT_FOUND and announces nothing', async () => {
       const id = randomDeviceId();
       expect(await errorCodeOf(fx.services.presence.connected(id, { remoteAddress: null, brokerNodeId: 'n' }))).toBe('NOT_FOUND');
