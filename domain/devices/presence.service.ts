@@ -20,10 +20,11 @@ const RESET_BATCH = 500;
 /** Most connections (or disconnections) recorded in one transaction, and most ids in one `IN (...)` list. */
 const PRESENCE_BATCH = 500;
 /**
- * How long a connection or disconnection waits for others to share its transaction: on SQLite every commit is an
- * fsync that blocks the process, so a storm written one by one would stall every connection on the node.
+ * While presence writes keep coming, how long a connection or disconnection waits for others to share its
+ * transaction (a lone one is written at once): on SQLite every commit is an fsync that blocks the process, and
+ * every transaction costs the ORM a few statements' worth of CPU, so a storm written one by one stalls the node.
  */
-const PRESENCE_WINDOW_MS = 20;
+const PRESENCE_WINDOW_MS = 50;
 
 /** The admission read: the device table's primary key, nothing else (column names as in the migrations). */
 const ADMISSION_SQL = 'select tenant_id, revoked_at, certificate_sha256 from device where id = ?';

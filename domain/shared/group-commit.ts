@@ -1,13 +1,16 @@
 /**
- * Group commit: callers submit one item each and get its own result, but the items are written together. A batch
- * is taken a short window after its first item arrived (or at the end of the current I/O turn, for a window of 0),
- * and items submitted while a write is in flight go into the next one. So a burst costs one transaction (one
- * fsync on SQLite) per window instead of one per item, and no item waits more than the window plus the writes
- * ahead of it.
+ * Group commit: callers submit one item each and get its own result, but the items are written together. When
+ * the writer is idle, a batch is taken at the end of the current I/O turn (a lone item is written at once); while
+ * writes keep coming (one ended less than a second ago), a batch waits a short window for company, and items
+ * submitted while a write is in flight go into the next one. So a burst costs one transaction (one fsync on
+ * SQLite) per window instead of one per item, and no item waits more than the window plus the writes ahead of it.
  */
 
 /** Writes the batch; returns, per item in the same order, its result or the error that item alone failed with. */
 export type BatchWriter<I, O> = (items: readonly I[]) => Promise<ReadonlyArray<O | Error>>;
+
+/** A writer whose last write ended this recently is busy: the next batch waits its window. */
+const BUSY_MS = 1_000;
 
 interface Waiting<I, O> {
   readonly item: I;
@@ -18,11 +21,13 @@ interface Waiting<I, O> {
 export class GroupCommit<I, O> {
   private waiting: Array<Waiting<I, O>> = [];
   private draining = false;
+  /** performance.now() when the last write ended; -Infinity before the first. */
+  private lastWriteEnded = Number.NEGATIVE_INFINITY;
 
   /**
    * @param keyOf items with the same key never share a batch (a later one waits for the next), so a batch can
    *   address its rows by key.
-   * @param windowMs how long a batch waits for company after its first item (0: until the I/O turn ends).
+   * @param windowMs how long a batch waits for company while the writer is busy (0: never longer than the I/O turn).
    */
   constructor(
     private readonly write: BatchWriter<I, O>,
@@ -57,6 +62,7 @@ export class GroupCommit<I, O> {
         } catch (error) {
           for (const w of batch) w.reject(error);
         }
+        this.lastWriteEnded = performance.now();
       }
     } finally {
       this.draining = false;
@@ -65,7 +71,8 @@ export class GroupCommit<I, O> {
 
   private gather(): Promise<void> {
     return new Promise<void>((resolve) => {
-      if (this.windowMs > 0) setTimeout(resolve, this.windowMs);
+      const busy = performance.now() - this.lastWriteEnded < BUSY_MS;
+      if (this.windowMs > 0 && busy) setTimeout(resolve, this.windowMs);
       else setImmediate(resolve);
     });
   }

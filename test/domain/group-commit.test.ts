@@ -57,12 +57,15 @@ test('a writer that throws fails its whole batch, and the next batch still runs'
   await expect(group.submit('c')).resolves.toBe('c');
 });
 
-test('with a window, items that arrive within it share the write', async () => {
+test('a lone item is written at once; while writes keep coming, items within the window share a write', async () => {
   const w = recordingWriter();
-  const group = new GroupCommit(w.write, keyOf, 10, 30);
-  const first = group.submit('a');
-  await new Promise((resolve) => setTimeout(resolve, 5));
+  const group = new GroupCommit(w.write, keyOf, 10, 40);
+  const started = performance.now();
+  await group.submit('a');
+  expect(performance.now() - started).toBeLessThan(30);
   const second = group.submit('b');
-  await Promise.all([first, second]);
-  expect(w.batches).toEqual([['a', 'b']]);
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  const third = group.submit('c');
+  await Promise.all([second, third]);
+  expect(w.batches).toEqual([['a'], ['b', 'c']]);
 });
