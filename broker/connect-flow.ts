@@ -190,7 +190,6 @@ export function createConnectFlow(deps: ConnectFlowDeps): ConnectFlow {
       session: {
         deviceId,
         tenantId: admission.tenantId,
-        sha256Thumbprint,
         remoteAddress,
         log: new ConnectionLogger(log, { deviceId, remoteAddress: remoteAddress ?? 'unknown', certificate: kind }),
       },

@@ -4,7 +4,6 @@ import type { Logger } from '../domain/shared/logger.js';
 export interface DeviceSession {
   readonly deviceId: string;
   readonly tenantId: string | null;
-  readonly sha256Thumbprint: string;
   readonly remoteAddress: string | null;
   /** Bound to deviceId and remoteAddress, so every line about this connection names both. */
   readonly log: Logger;

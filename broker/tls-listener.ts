@@ -42,9 +42,13 @@ export async function listenTls(opts: {
     handshakeTimeout: opts.handshakeTimeoutMs,
   });
   const sockets = new Set<Socket>();
+  // One handler for every socket ('close' is emitted with the socket as `this`), not a closure per connection.
+  function forget(this: Socket): void {
+    sockets.delete(this);
+  }
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
+    socket.once('close', forget);
   });
   server.on('tlsClientError', (error: Error & { code?: string }, socket: TLSSocket) => {
     // The handshake refusals: no certificate, an untrusted or expired one, an old protocol, a timeout.
