@@ -4,6 +4,7 @@
  * writes keep coming (one ended less than a second ago), a batch waits a short window for company, and items
  * submitted while a write is in flight go into the next one. So a burst costs one transaction (one fsync on
  * SQLite) per window instead of one per item, and no item waits more than the window plus the writes ahead of it.
+ * The same works for reads that many callers make at once (one `IN (...)` query instead of one query each).
  */
 
 /** Writes the batch; returns, per item in the same order, its result or the error that item alone failed with. */

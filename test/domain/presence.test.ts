@@ -68,6 +68,31 @@ describe.each(TEST_DATABASES)('presence on %s', (kind) => {
     });
   });
 
+  describe('admission at once', () => {
+    test('admissions asked together (one read) each get their own device: admitted, revoked, unknown, wrong certificate', async () => {
+      const a = await claimedDevice();
+      const b = await claimedDevice();
+      const shaOf = async (d: { t: { admin: Parameters<typeof fx.services.devices.getDevice>[0] }; id: string }) =>
+        (await fx.services.devices.getDevice(d.t.admin, d.id)).identityCertificate.sha256Thumbprint;
+      const [shaA, shaB] = [await shaOf(a), await shaOf(b)];
+      await fx.db.orm.em.fork().getConnection().execute('update device set revoked_at = ? where id = ?', [fx.clock.now(), b.id]);
+      const answers = await Promise.all([
+        fx.services.presence.admit(a.id, shaA),
+        fx.services.presence.admit(b.id, shaB),
+        fx.services.presence.admit(randomDeviceId(), shaA),
+        fx.services.presence.admit(a.id, shaB),
+        fx.services.presence.admit(a.id.toLowerCase(), shaA),
+      ]);
+      expect(answers).toEqual([
+        { admitted: true, tenantId: a.t.tenantId },
+        { admitted: false, reason: 'REVOKED' },
+        { admitted: false, reason: 'UNREGISTERED' },
+        { admitted: false, reason: 'CERTIFICATE_MISMATCH' },
+        { admitted: true, tenantId: a.t.tenantId },
+      ]);
+    });
+  });
+
   describe('connections', () => {
     test('connect then disconnect: online, then offline, each announced once after it is stored', async () => {
       const { t, id, productId, groupId } = await claimedDevice();
