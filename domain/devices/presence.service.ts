@@ -139,8 +139,11 @@ export function createPresenceService(deps: ServiceDeps): PresenceService {
     const now = deps.clock.now();
     const em = deps.em.fork();
     const changed = await em.transactional(async (tem) => {
-      const out: boolean[] = [];
-      for (const d of batch) out.push(await markOffline(tem, d.deviceId, d.connectionSeq, {}, now));
+      const out: boolean[] = new Array<boolean>(batch.length).fill(false);
+      // Rows are locked in one fixed (id) order, so two nodes' disconnection batches on PostgreSQL wait for each
+      // other rather than deadlock; a batch that does deadlock with something else is retried one by one.
+      const byIdOrder = batch.map((d, i) => ({ d, i })).sort((a, b) => (a.d.deviceId < b.d.deviceId ? -1 : a.d.deviceId > b.d.deviceId ? 1 : 0));
+      for (const { d, i } of byIdOrder) out[i] = await markOffline(tem, d.deviceId, d.connectionSeq, {}, now);
       return out;
     });
     const wentOffline = batch.filter((_, i) => changed[i]);
