@@ -8,20 +8,20 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import type { StatusEventPayload } from './fronts.js';
 import type { HttpsFloor } from './https-floor.js';
-import type { BareAedesTarget, ProcessUsage, RunningSpheregate, SpheregateOptions } from './targets.js';
+import type { BareAedesTarget, HandshakeCounts, ProcessUsage, RunningSpheregate, SpheregateOptions } from './targets.js';
 import type { Vitals } from './vitals.js';
 
 /**
  * What the parent may ask: the process's usage, its vitals (RSS, heap, CPU, event-loop delay since the last
  * ask), bare Aedes's count of received publishes, a floor broadcast (bench/fronts.ts), the HTTPS floor to serve
- * a file, or to close and exit.
+ * a file, a node broker's TLS handshake counts, or to close and exit.
  */
 export type ChildCommand =
-  | { readonly cmd: 'usage' | 'vitals' | 'received' | 'close' }
+  | { readonly cmd: 'usage' | 'vitals' | 'received' | 'handshakes' | 'close' }
   | { readonly cmd: 'broadcast'; readonly event: Omit<StatusEventPayload, 'at'> }
   | { readonly cmd: 'serve'; readonly file: string };
 export type ChildRequest = ChildCommand & { readonly id: number };
-export type ChildResult = ProcessUsage | Vitals | number | null;
+export type ChildResult = ProcessUsage | Vitals | HandshakeCounts | number | null;
 
 /** What the child tells once it listens. Spheregate's fields are null for bare Aedes; the fronts' when not asked for. */
 export interface ChildInfo {
@@ -101,6 +101,10 @@ const asUsage = (v: ChildResult): ProcessUsage => {
   if (v === null || typeof v !== 'object' || !('cpuMs' in v) || 'lagP99Ms' in v) throw new Error('child answered usage with no usage');
   return v;
 };
+const asHandshakes = (v: ChildResult): HandshakeCounts => {
+  if (v === null || typeof v !== 'object' || !('resumed' in v)) throw new Error('child answered handshakes with no counts');
+  return v;
+};
 const asVitals = (v: ChildResult): Vitals => {
   if (v === null || typeof v !== 'object' || !('lagP99Ms' in v)) throw new Error('child answered vitals with no vitals');
   return v;
@@ -126,6 +130,7 @@ export async function startSpheregateChild(dataDir: string, opts: SpheregateOpti
           }
         : null,
     usage: async () => asUsage(await child.ask({ cmd: 'usage' })),
+    tlsHandshakes: async () => asHandshakes(await child.ask({ cmd: 'handshakes' })),
     vitals: async () => asVitals(await child.ask({ cmd: 'vitals' })),
     close: () => child.close(),
   };
@@ -138,6 +143,7 @@ export async function startBareAedesChild(dataDir: string): Promise<BareAedesTar
     mqttPort: child.info.mqttPort,
     usage: async () => asUsage(await child.ask({ cmd: 'usage' })),
     receivedPublishes: async () => Number(await child.ask({ cmd: 'received' })),
+    tlsHandshakes: async () => asHandshakes(await child.ask({ cmd: 'handshakes' })),
     close: () => child.close(),
   };
 }

@@ -9,6 +9,8 @@ export interface StormDevice {
   readonly deviceId: string;
   readonly keyPem: string;
   readonly certificatePem: string;
+  /** A TLS session (ticket) from an earlier connection to offer for resumption (bench/reconnect-storm.ts). */
+  readonly tlsSession?: Buffer;
 }
 
 export interface StormOptions {
@@ -19,6 +21,8 @@ export interface StormOptions {
   readonly concurrency?: number;
   /** MQTT keep-alive the clients ask for (they then ping at this interval). @default 600 */
   readonly keepaliveSeconds?: number;
+  /** Told every TLS session (ticket) the broker hands a device, so a later storm can resume it. */
+  readonly onTlsSession?: (deviceId: string, session: Buffer) => void;
 }
 
 export interface StormResult {
@@ -91,7 +95,11 @@ function connectOne(opts: StormOptions, device: StormDevice): Promise<MqttClient
       keepalive: opts.keepaliveSeconds ?? 600,
       reconnectPeriod: 0,
       connectTimeout: 30_000,
+      ...(device.tlsSession ? { session: device.tlsSession } : {}),
     });
+    const onTlsSession = opts.onTlsSession;
+    // mqtt.js builds the TLS socket synchronously in connect(); TLS 1.3 tickets arrive just after the handshake.
+    if (onTlsSession) client.stream.on('session', (session: Buffer) => onTlsSession(device.deviceId, session));
     client.once('connect', () => resolve(client));
     client.once('error', (e) => {
       client.end(true);

@@ -22,13 +22,15 @@ import {
   renderHeader,
   renderHold,
   renderProvenance,
+  renderReconnectStorm,
   renderRollout,
   type Facts,
 } from './render.js';
+import { runReconnectStorm, type ReconnectStormReport } from './reconnect-storm.js';
 import { runRollout, type RolloutReport } from './rollout.js';
 import { runConnectStorm, type ConnectStormReport } from './run.js';
 
-const SCENARIOS = ['connect-storm', 'attestation', 'error-ingest', 'graphql', 'rollout', 'hold'] as const;
+const SCENARIOS = ['connect-storm', 'reconnect-storm', 'attestation', 'error-ingest', 'graphql', 'rollout', 'hold'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values } = parseArgs({
@@ -110,6 +112,7 @@ async function scenario<R>(name: Scenario, run: () => Promise<R>): Promise<Store
 }
 
 const storm = await scenario<ConnectStormReport>('connect-storm', () => runConnectStorm({ devices, reps, isolate: true, onProgress: progress }));
+const reconnect = await scenario<ReconnectStormReport>('reconnect-storm', () => runReconnectStorm({ devices, reps, isolate: true, onProgress: progress }));
 const attestation = await scenario<AttestationReport>('attestation', () => runAttestation({ devices: Math.min(devices, 1000), reps, onProgress: progress }));
 const ingest = await scenario<ErrorIngestReport>('error-ingest', () =>
   runErrorIngest({
@@ -153,6 +156,7 @@ const hold = await scenario<HoldReport>('hold', () =>
 
 const sections = [
   storm && renderConnectStorm(storm.report, renderProvenance(storm.facts, facts)),
+  reconnect && renderReconnectStorm(reconnect.report, renderProvenance(reconnect.facts, facts)),
   attestation && renderAttestation(attestation.report, renderProvenance(attestation.facts, facts)),
   ingest && renderErrorIngest(ingest.report, renderProvenance(ingest.facts, facts)),
   graphql && renderGraphql(graphql.report, renderProvenance(graphql.facts, facts)),

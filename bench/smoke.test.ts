@@ -7,6 +7,7 @@ import { runAttestation } from './attestation.js';
 import { runErrorIngest } from './error-ingest.js';
 import { runGraphql } from './graphql.js';
 import { runHold } from './hold.js';
+import { runReconnectStorm } from './reconnect-storm.js';
 import { runRollout } from './rollout.js';
 import { runConnectStorm } from './run.js';
 
@@ -21,6 +22,19 @@ test('the connect-storm scenario runs end to end against Spheregate, bare Aedes 
   }
   expect(Number.isFinite(report.ratios.vsMosquitto.connectionsPerSecond)).toBe(true);
   expect(Number.isFinite(report.ratios.vsBareAedes.p99ConnackMs)).toBe(true);
+}, 120_000);
+
+test('the reconnect-storm scenario connects cold, then resumes every TLS session, on Spheregate and bare Aedes', async () => {
+  const report = await runReconnectStorm({ devices: 4, reps: 1, isolate: false, concurrency: 2 });
+  for (const target of ['spheregate', 'bare-aedes'] as const) {
+    const [run] = report.runs[target];
+    expect({ target, cold: run?.cold.failed, resumed: run?.resumed.failed }).toEqual({ target, cold: 0, resumed: 0 });
+    expect({ target, cold: run?.cold.resumedShare, resumed: run?.resumed.resumedShare }).toEqual({ target, cold: 0, resumed: 1 });
+    expect(run?.resumed.p99ConnackMs).toBeGreaterThan(0);
+    expect(Number.isFinite(run?.resumed.brokerCpuMsPerConnection)).toBe(true);
+  }
+  expect(Number.isFinite(report.resumedVsCold.spheregate.brokerCpuMsPerConnection)).toBe(true);
+  expect(Number.isFinite(report.vsBareAedes.resumed.p99ConnackMs)).toBe(true);
 }, 120_000);
 
 test('the attestation scenario runs end to end and measures its floor', async () => {

@@ -2,10 +2,10 @@
  * One broker in its own process, so its CPU time and RSS are its own: `node dist/bench/target-child.js
  * <spheregate|bare-aedes> <dataDir> [<SpheregateOptions as JSON>]`. Driven over IPC by bench/child-process.ts
  * (numbered requests, see ChildRequest): `usage` -> the process's usage, `vitals` -> its vitals (bench/vitals.ts; Spheregate only), `received` -> bare Aedes's count of
- * client publishes, `broadcast` -> a floor broadcast of bench/fronts.ts, `close` -> closes and exits.
+ * client publishes, `handshakes` -> the broker's TLS handshakes and resumptions so far, `broadcast` -> a floor broadcast of bench/fronts.ts, `close` -> closes and exits.
  */
 import type { ChildInfo, ChildMessage, ChildRequest } from './child-process.js';
-import { pkiFilesOf, startBareAedesTarget, startSpheregateTarget, type BareAedesTarget, type BrokerTarget, type RunningSpheregate, type SpheregateOptions } from './targets.js';
+import { pkiFilesOf, startBareAedesTarget, startSpheregateTarget, type BareAedesTarget, type HandshakeCountingTarget, type RunningSpheregate, type SpheregateOptions } from './targets.js';
 
 const [name, dataDir, optionsJson] = process.argv.slice(2);
 if (!dataDir || (name !== 'spheregate' && name !== 'bare-aedes')) throw new Error('usage: target-child.js <spheregate|bare-aedes> <dataDir> [options JSON]');
@@ -14,7 +14,7 @@ const options = JSON.parse(optionsJson ?? '{}') as SpheregateOptions;
 const send = (message: ChildMessage, then?: () => void): void => void process.send?.(message, undefined, {}, () => then?.());
 const spheregate: RunningSpheregate | null = name === 'spheregate' ? await startSpheregateTarget(dataDir, options) : null;
 const aedes: BareAedesTarget | null = name === 'bare-aedes' ? await startBareAedesTarget(pkiFilesOf(dataDir)) : null;
-const target: BrokerTarget = spheregate ?? aedes ?? fail('no target');
+const target: HandshakeCountingTarget = spheregate ?? aedes ?? fail('no target');
 
 function fail(message: string): never {
   throw new Error(message);
@@ -27,6 +27,8 @@ async function answer(request: ChildRequest): Promise<ChildMessage> {
     case 'vitals':
       if (!spheregate) throw new Error('only Spheregate reports its vitals');
       return { id: request.id, result: await spheregate.vitals() };
+    case 'handshakes':
+      return { id: request.id, result: await target.tlsHandshakes() };
     case 'received':
       if (!aedes) throw new Error('only bare Aedes counts received publishes');
       return { id: request.id, result: await aedes.receivedPublishes() };

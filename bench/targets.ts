@@ -33,6 +33,17 @@ export interface BrokerTarget {
   close(): Promise<void>;
 }
 
+/** TLS handshakes a node broker finished since it started, and how many resumed a session (isSessionReused). */
+export interface HandshakeCounts {
+  readonly handshakes: number;
+  readonly resumed: number;
+}
+
+/** A node broker that counts its TLS handshakes (the reconnect storm reads them). */
+export interface HandshakeCountingTarget extends BrokerTarget {
+  tlsHandshakes(): Promise<HandshakeCounts>;
+}
+
 /** The PKI files of a Spheregate data dir, which the baselines borrow. */
 export interface PkiFiles {
   readonly manufacturingCa: string;
@@ -72,7 +83,7 @@ export interface FrontsHandle {
   broadcast(event: Omit<StatusEventPayload, 'at'>): Promise<number>;
 }
 
-export interface RunningSpheregate extends BrokerTarget {
+export interface RunningSpheregate extends HandshakeCountingTarget {
   readonly graphqlUrl: string;
   readonly adminKey: string;
   readonly rootCaPem: string;
@@ -113,6 +124,7 @@ export async function startSpheregateTarget(dataDir: string, opts: SpheregateOpt
     rootCaPem: running.rootCaPem,
     fronts: fronts && { graphqlHttpUrl: fronts.graphqlHttpUrl, plainUrl: fronts.plainUrl, floorWsUrl: fronts.floorWsUrl, broadcast: async (event) => fronts.broadcast(event) },
     usage: selfUsage,
+    tlsHandshakes: async () => running.broker.tlsHandshakes(),
     vitals: async () => (monitor ??= startVitals()).sample(),
     close: async () => {
       monitor?.stop();
@@ -122,7 +134,7 @@ export async function startSpheregateTarget(dataDir: string, opts: SpheregateOpt
   };
 }
 
-export interface BareAedesTarget extends BrokerTarget {
+export interface BareAedesTarget extends HandshakeCountingTarget {
   /** Client publishes the broker has finished processing (its `publish` event), so far. */
   receivedPublishes(): Promise<number>;
 }
@@ -132,6 +144,8 @@ export async function startBareAedesTarget(pki: PkiFiles): Promise<BareAedesTarg
   const aedes = await Aedes.createBroker();
   // Counts what the broker took in, so the error-ingest scenario can tell acknowledged from received (lost).
   let received = 0;
+  let handshakes = 0;
+  let resumed = 0;
   aedes.on('publish', (_packet, client) => {
     if (client) received++;
   });
@@ -145,7 +159,11 @@ export async function startBareAedesTarget(pki: PkiFiles): Promise<BareAedesTarg
       requestCert: true,
       rejectUnauthorized: true,
     },
-    (socket) => aedes.handle(socket),
+    (socket) => {
+      handshakes++;
+      if (socket.isSessionReused()) resumed++;
+      aedes.handle(socket);
+    },
   );
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -156,6 +174,7 @@ export async function startBareAedesTarget(pki: PkiFiles): Promise<BareAedesTarg
     mqttPort: address.port,
     usage: selfUsage,
     receivedPublishes: async () => received,
+    tlsHandshakes: async () => ({ handshakes, resumed }),
     close: async () => {
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -118,6 +118,7 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
     port: listener.port,
     close: () => (closing ??= close()),
     connectedDevices: () => presence.connectedDevices,
+    tlsHandshakes: () => listener.handshakeCounts(),
     async disconnect(deviceId) {
       const client = presence.newestConnectionOf(deviceId);
       if (client === null) return false;

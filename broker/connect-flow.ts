@@ -16,7 +16,7 @@ import type { Logger } from '../domain/shared/logger.js';
 import { CONNACK, ConnectRefusedError, errorSummary, type ConnackRefusalCode } from './errors.js';
 import { peerIdentity, type IdentityResult } from './identity.js';
 import type { BrokerLimits } from './limits.js';
-import { clip, type DeviceSession } from './session.js';
+import { clip, ConnectionLogger, type DeviceSession } from './session.js';
 
 /** MQTT 3.1.1 ([MQTT-3.1.2-2]); the contract speaks nothing else. */
 const MQTT_3_1_1 = 4;
@@ -190,9 +190,8 @@ export function createConnectFlow(deps: ConnectFlowDeps): ConnectFlow {
       session: {
         deviceId,
         tenantId: admission.tenantId,
-        sha256Thumbprint,
         remoteAddress,
-        log: log.child({ deviceId, remoteAddress: remoteAddress ?? 'unknown', certificate: kind }),
+        log: new ConnectionLogger(log, { deviceId, remoteAddress: remoteAddress ?? 'unknown', certificate: kind }),
       },
     };
   }

@@ -8,7 +8,7 @@
  *     it names the device and its tenant in SAN URIs, and the service decides by its thumbprint (presence.admit
  *     accepts only certificates it issued, unexpired and unrevoked).
  */
-import { createHash, type X509Certificate } from 'node:crypto';
+import { createHash, type JsonWebKey, type X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { deviceIdFromPublicKey, deviceIdFromUri, DEVICE_ID_URI_PREFIX, tenantIdFromUri, TENANT_ID_URI_PREFIX } from '../contract/identity.js';
 
@@ -78,9 +78,16 @@ export const sha256Thumbprint = (certificate: X509Certificate): string =>
 
 function deviceIdOfKey(certificate: X509Certificate): string | null {
   const key = certificate.publicKey;
-  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') return null;
-  const jwk = key.export({ format: 'jwk' });
-  if (typeof jwk.x !== 'string' || typeof jwk.y !== 'string') return null;
+  if (key.asymmetricKeyType !== 'ec') return null;
+  // The JWK names the curve, so asymmetricKeyDetails (a second native call, per connection) is not needed; a
+  // curve JWK cannot express makes export throw.
+  let jwk: JsonWebKey;
+  try {
+    jwk = key.export({ format: 'jwk' });
+  } catch {
+    return null;
+  }
+  if (jwk.crv !== 'P-256' || typeof jwk.x !== 'string' || typeof jwk.y !== 'string') return null;
   const point = Buffer.concat([Buffer.from(jwk.x, 'base64url'), Buffer.from(jwk.y, 'base64url')]);
   return point.length === 64 ? deviceIdFromPublicKey(point) : null;
 }

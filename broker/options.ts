@@ -53,6 +53,8 @@ export interface Broker {
   close(): Promise<void>;
   /** Devices with a connection to this node. */
   connectedDevices(): number;
+  /** TLS handshakes finished since start, and how many resumed a session (operators: is resumption working?). */
+  tlsHandshakes(): { readonly handshakes: number; readonly resumed: number };
   /** Closes the device's connection (e.g. after revocation). False when it has none on this node. */
   disconnect(deviceId: string): Promise<boolean>;
   /** Sends the device its current target (down/update) if it is connected to this node. */

@@ -8,9 +8,16 @@ import type { Logger } from '../domain/shared/logger.js';
 import { errorSummary } from './errors.js';
 import type { BrokerTlsOptions } from './options.js';
 
+/** Finished handshakes since start, and how many of them resumed an earlier session (no certificate exchange). */
+export interface TlsHandshakeCounts {
+  readonly handshakes: number;
+  readonly resumed: number;
+}
+
 export interface TlsListener {
   readonly server: Server;
   readonly port: number;
+  handshakeCounts(): TlsHandshakeCounts;
   /** Stops accepting new connections; open ones go on. */
   stopAccepting(): void;
   /** Stops accepting, then destroys whatever is left (handshakes in progress, sockets aedes has let go of). */
@@ -35,9 +42,13 @@ export async function listenTls(opts: {
     handshakeTimeout: opts.handshakeTimeoutMs,
   });
   const sockets = new Set<Socket>();
+  // One handler for every socket ('close' is emitted with the socket as `this`), not a closure per connection.
+  function forget(this: Socket): void {
+    sockets.delete(this);
+  }
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
+    socket.once('close', forget);
   });
   server.on('tlsClientError', (error: Error & { code?: string }, socket: TLSSocket) => {
     // The handshake refusals: no certificate, an untrusted or expired one, an old protocol, a timeout.
@@ -49,7 +60,13 @@ export async function listenTls(opts: {
     // otherwise leave the peer connected for as long as it likes.
     socket.destroy();
   });
-  server.on('secureConnection', opts.onSecureConnection);
+  let handshakes = 0;
+  let resumed = 0;
+  server.on('secureConnection', (socket: TLSSocket) => {
+    handshakes++;
+    if (socket.isSessionReused()) resumed++;
+    opts.onSecureConnection(socket);
+  });
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -67,6 +84,7 @@ export async function listenTls(opts: {
   return {
     server,
     port: address.port,
+    handshakeCounts: () => ({ handshakes, resumed }),
     stopAccepting: () => void stopAccepting(),
     close: async () => {
       const done = stopAccepting();

@@ -68,6 +68,31 @@ describe.each(TEST_DATABASES)('presence on %s', (kind) => {
     });
   });
 
+  describe('admission at once', () => {
+    test('admissions asked together (one read) each get their own device: admitted, revoked, unknown, wrong certificate', async () => {
+      const a = await claimedDevice();
+      const b = await claimedDevice();
+      const shaOf = async (d: { t: { admin: Parameters<typeof fx.services.devices.getDevice>[0] }; id: string }) =>
+        (await fx.services.devices.getDevice(d.t.admin, d.id)).identityCertificate.sha256Thumbprint;
+      const [shaA, shaB] = [await shaOf(a), await shaOf(b)];
+      await fx.db.orm.em.fork().getConnection().execute('update device set revoked_at = ? where id = ?', [fx.clock.now(), b.id]);
+      const answers = await Promise.all([
+        fx.services.presence.admit(a.id, shaA),
+        fx.services.presence.admit(b.id, shaB),
+        fx.services.presence.admit(randomDeviceId(), shaA),
+        fx.services.presence.admit(a.id, shaB),
+        fx.services.presence.admit(a.id.toLowerCase(), shaA),
+      ]);
+      expect(answers).toEqual([
+        { admitted: true, tenantId: a.t.tenantId },
+        { admitted: false, reason: 'REVOKED' },
+        { admitted: false, reason: 'UNREGISTERED' },
+        { admitted: false, reason: 'CERTIFICATE_MISMATCH' },
+        { admitted: true, tenantId: a.t.tenantId },
+      ]);
+    });
+  });
+
   describe('connections', () => {
     test('connect then disconnect: online, then offline, each announced once after it is stored', async () => {
       const { t, id, productId, groupId } = await claimedDevice();
@@ -134,6 +159,41 @@ describe.each(TEST_DATABASES)('presence on %s', (kind) => {
       );
       expect(new Set(seqs.map((s) => s.connectionSeq)).size).toBe(8);
       expect(Math.max(...seqs.map((s) => s.connectionSeq))).toBe(8);
+    });
+
+    test('a burst of connections (written together) gives each device its own record, sequence and event', async () => {
+      const devices = await Promise.all(Array.from({ length: 5 }, () => claimedDevice()));
+      const unknown = randomDeviceId();
+      const outcomes = await Promise.allSettled([
+        ...devices.map((d, i) => fx.services.presence.connected(d.id, { remoteAddress: `10.0.1.${i % 2}`, brokerNodeId: 'burst' })),
+        fx.services.presence.connected(unknown, { remoteAddress: null, brokerNodeId: 'burst' }),
+        // The same device twice in one burst: two connections, two sequence numbers.
+        fx.services.presence.connected(devices[0]!.id, { remoteAddress: '10.0.1.9', brokerNodeId: 'burst' }),
+      ]);
+      expect(outcomes.map((o) => (o.status === 'fulfilled' ? o.value.connectionSeq : 'rejected'))).toEqual([1, 1, 1, 1, 1, 'rejected', 2]);
+      expect(await errorCodeOf(outcomes[5]!.status === 'rejected' ? Promise.reject(outcomes[5]!.reason) : Promise.resolve())).toBe('NOT_FOUND');
+      for (const [i, d] of devices.entries()) {
+        const status = (await fx.services.devices.getDevice(d.t.admin, d.id)).status;
+        expect(status).toMatchObject({ online: true, connectionSeq: i === 0 ? 2 : 1, remoteAddress: i === 0 ? '10.0.1.9' : `10.0.1.${i % 2}` });
+        expect(eventsOf(d.id)).toEqual(i === 0 ? [{ online: true, connectionSeq: 1 }, { online: true, connectionSeq: 2 }] : [{ online: true, connectionSeq: 1 }]);
+      }
+      expect(eventsOf(unknown)).toEqual([]);
+    });
+
+    test('a burst of disconnections (written together) takes offline only current connections, announcing each once', async () => {
+      const devices = await Promise.all(Array.from({ length: 3 }, () => claimedDevice()));
+      for (const d of devices) await fx.services.presence.connected(d.id, { remoteAddress: null, brokerNodeId: 'burst' });
+      // The third reconnected before its old connection's end is processed: that disconnect is stale.
+      await fx.services.presence.connected(devices[2]!.id, { remoteAddress: null, brokerNodeId: 'burst' });
+      await Promise.all([
+        fx.services.presence.disconnected(devices[0]!.id, 1),
+        fx.services.presence.disconnected(devices[1]!.id, 1),
+        fx.services.presence.disconnected(devices[2]!.id, 1),
+        fx.services.presence.disconnected(randomDeviceId(), 1),
+      ]);
+      const online = await Promise.all(devices.map(async (d) => (await fx.services.devices.getDevice(d.t.admin, d.id)).status.online));
+      expect(online).toEqual([false, false, true]);
+      expect(devices.map((d) => eventsOf(d.id).filter((e) => !e.online))).toEqual([[{ online: false, connectionSeq: 1 }], [{ online: false, connectionSeq: 1 }], []]);
     });
 
     test('connecting an unregistered device is NOT_FOUND and announces nothing', async () => {

@@ -33,6 +33,8 @@ describe.each(TEST_DATABASES)('TLS session resumption on %s', (kind) => {
     device.start();
     await up;
     expect(handshakes).toEqual([false, true]);
+    // The broker counts the resumption too (what the reconnect-storm benchmark and operators read).
+    expect(svc.running.broker.tlsHandshakes().resumed).toBeGreaterThanOrEqual(1);
     const seq = async () =>
       (await gqlOk<{ device: { status: { online: boolean; connectionSeq: number } } }>(svc.graphqlUrl, tenant.key, `query($id: ID!) { device(id: $id) { status { online connectionSeq } } }`, { id: identity!.deviceId }))
         .device.status;
