@@ -23,7 +23,7 @@ import { normalizeDeviceId, requireDeviceId, requireOneOf, requireUuid } from '.
 import type { DeploymentDeviceView, DeploymentView, DeviceTarget, DeviceUpdateView, ImageView, UpdateReport } from '../views.js';
 import { Deployment, DeploymentDevice, type DeploymentDeviceEntity, type DeploymentEntity } from './deployment.entities.js';
 import { insertRows, loadTargetDevice, reconcileWithInstalled, resolveTarget, resolveTargets, storeRowStates, type ResolvedTarget } from './device-targets.js';
-import { GroupCommit, OK, refused, type Outcome } from './group-commit.js';
+import { GroupCommit } from '../shared/group-commit.js';
 import { groupTargetsOf } from './group-targets.js';
 import { progressOf } from './progress.js';
 import { decide, DEVICE_UPDATE_STATES, deviceStateOf, policyProblem, type RolloutPolicy } from './rollout.js';
@@ -31,6 +31,8 @@ import { decide, DEVICE_UPDATE_STATES, deviceStateOf, policyProblem, type Rollou
 export const ROLLOUT_JOB = 'rollout-driver';
 const ROLLOUT_LEASE_MS = 30_000;
 const MAX_IMAGES = 16;
+/** Device reports or look-ups stored or read together at most (GroupCommit). */
+const REPORT_BATCH = 256;
 
 interface PendingReport {
   readonly deviceId: string;
@@ -170,28 +172,28 @@ export function createDeploymentsService(deps: ServiceDeps): DeploymentsService 
    * Stores a batch of device update reports in one transaction (GroupCommit: each is acknowledged after it), then
    * announces each deployment's progress once and lets a finished device open its rollout's next wave.
    */
-  async function storeReports(batch: readonly PendingReport[]): Promise<Outcome[]> {
+  async function storeReports(batch: readonly PendingReport[]): Promise<Array<void | Error>> {
     const em = deps.em.fork();
     const now = deps.clock.now();
     const resolved = await resolveTargets(em, batch.map((r) => r.deviceId), now, groups);
     const changed = new Set<string>();
     const changedRows = new Set<DeploymentDeviceEntity>();
     const finished = new Set<string>();
-    const outcomes = batch.map(({ deviceId, report }): Outcome => {
+    const outcomes = batch.map(({ deviceId, report }): void | Error => {
       const found = resolved.get(deviceId);
-      if (!found) return refused(notFound('Device', deviceId));
+      if (!found) return notFound('Device', deviceId);
       const { target } = found;
       const { deployment, row } = target;
       // A report about a deployment that is no longer the device's (superseded, cancelled) changes nothing.
-      if (!deployment || !row?.admitted || report.deploymentId !== deployment.id) return OK;
+      if (!deployment || !row?.admitted || report.deploymentId !== deployment.id) return;
       const imageId = report.imageId.toLowerCase();
-      if (!target.deploymentImages.some((i) => i.id === imageId)) return OK;
+      if (!target.deploymentImages.some((i) => i.id === imageId)) return;
       const imageStates = { ...row.imageStates, [imageId]: report.state };
       const state = deviceStateOf(target.deploymentImages.map((i) => imageStates[i.id] ?? 'PENDING'));
       const reason = report.reason ?? (state === 'FAILED' || state === 'REJECTED' ? row.reason : null);
       if (state === 'INSTALLED' || state === 'FAILED' || state === 'REJECTED') finished.add(deployment.id);
       // Already so (the status report that came first said it runs the image): nothing to store.
-      if (row.imageStates[imageId] === report.state && row.state === state && (row.reason ?? null) === (reason ?? null)) return OK;
+      if (row.imageStates[imageId] === report.state && row.state === state && (row.reason ?? null) === (reason ?? null)) return;
       row.imageStates = imageStates;
       row.state = state;
       row.reason = reason;
@@ -199,7 +201,7 @@ export function createDeploymentsService(deps: ServiceDeps): DeploymentsService 
       changed.add(deployment.id);
       changedRows.add(row);
       if (state === 'REJECTED' || state === 'FAILED') log.warn({ deviceId, deploymentId: deployment.id, imageId, state: report.state, reason: report.reason }, 'device did not install an image');
-      return OK;
+      return;
     });
     await storeRowStates(em, changedRows);
     await afterStored(em, changed, finished);
@@ -225,38 +227,40 @@ export function createDeploymentsService(deps: ServiceDeps): DeploymentsService 
       }
     }
   }
-  const updateReports = new GroupCommit(storeReports);
+  const updateReports = new GroupCommit(storeReports, { maxBatch: REPORT_BATCH });
 
   /**
    * Status reports in batches: each device's row is re-derived from what it runs, in one transaction per batch,
    * and each device gets its target (acknowledged, like update reports, only after the batch is stored).
    */
-  const statusReports = new GroupCommit<string, DeviceTarget>(async (deviceIds) => {
+  async function storeStatusReports(deviceIds: readonly string[]): Promise<Array<DeviceTarget | Error>> {
     const em = deps.em.fork();
     const now = deps.clock.now();
     const resolved = await resolveTargets(em, deviceIds, now, groups);
     const changed = new Set<string>();
     const changedRows = new Set<DeploymentDeviceEntity>();
-    const outcomes = deviceIds.map((deviceId): Outcome<DeviceTarget> => {
+    const outcomes = deviceIds.map((deviceId): DeviceTarget | Error => {
       const found = resolved.get(deviceId);
-      if (!found) return refused(notFound('Device', deviceId));
+      if (!found) return notFound('Device', deviceId);
       const { target, device } = found;
       if (target.row?.admitted && target.deployment && reconcileWithInstalled(target.row, target.deploymentImages, device, now)) {
         changed.add(target.deployment.id);
         changedRows.add(target.row);
       }
-      return { ok: true, value: toTarget(target) };
+      return toTarget(target);
     });
     await storeRowStates(em, changedRows);
     await afterStored(em, changed, new Set());
     return outcomes;
-  });
+  }
+  const statusReports = new GroupCommit(storeStatusReports, { maxBatch: REPORT_BATCH });
 
   /** Target look-ups (pushes, downloads) in batches: one query for the devices and one for their rows per batch. */
-  const targetLookups = new GroupCommit<string, ResolvedTarget | null>(async (deviceIds) => {
+  async function lookUpTargets(deviceIds: readonly string[]): Promise<Array<ResolvedTarget | null>> {
     const resolved = await resolveTargets(deps.em.fork(), deviceIds, deps.clock.now(), groups);
-    return deviceIds.map((id) => ({ ok: true, value: resolved.get(id)?.target ?? null }));
-  });
+    return deviceIds.map((id) => resolved.get(id)?.target ?? null);
+  }
+  const targetLookups = new GroupCommit(lookUpTargets, { maxBatch: REPORT_BATCH });
 
   const toTarget = (t: ResolvedTarget): DeviceTarget => ({ deploymentId: t.deployment?.id ?? null, images: t.images.map(toImageView) });
 

@@ -186,11 +186,10 @@ export function createPresenceService(deps: ServiceDeps): PresenceService {
       const byId = new Map(rows.map((r) => [r.id, r]));
       return ids.map((id) => byId.get(id) ?? null);
     },
-    (id) => id,
-    PRESENCE_BATCH,
+    { maxBatch: PRESENCE_BATCH },
   );
-  const connections = new GroupCommit<NewConnection, Recorded>(oneByOne(recordConnections), (c) => c.deviceId, PRESENCE_BATCH, PRESENCE_WINDOW_MS);
-  const disconnections = new GroupCommit<EndedConnection, boolean>(oneByOne(recordDisconnections), (d) => d.deviceId, PRESENCE_BATCH, PRESENCE_WINDOW_MS);
+  const connections = new GroupCommit<NewConnection, Recorded>(oneByOne(recordConnections), { maxBatch: PRESENCE_BATCH, windowMs: PRESENCE_WINDOW_MS, keyOf: (c) => c.deviceId });
+  const disconnections = new GroupCommit<EndedConnection, boolean>(oneByOne(recordDisconnections), { maxBatch: PRESENCE_BATCH, windowMs: PRESENCE_WINDOW_MS, keyOf: (d) => d.deviceId });
 
   return {
     async admit(deviceId: string, certificateSha256: string): Promise<Admission> {

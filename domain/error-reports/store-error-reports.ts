@@ -1,7 +1,7 @@
 /**
  * The write path of error reports, called by the broker inside the hook that runs before PUBACK: an event is
  * acknowledged only once it is stored. Batches from many devices are stored together (group commit: see
- * group-commit.ts), in one transaction per flush and a handful of set-wise statements whatever its size. Per
+ * shared/group-commit.ts), in one transaction per flush and a handful of set-wise statements whatever its size. Per
  * batch, in arrival order: refuse events that make no sense for this device, drop the ones stored before (a resend
  * after a lost PUBACK, also within the flush), keep within the device's hourly limit (counting the excess in one
  * row), store the rest and fold the unplanned ones into issues. Announced, then answered, after COMMIT. A failed
@@ -20,7 +20,7 @@ import type { ErrorEventInput, ErrorIngestResult, ErrorReportBatch, InstalledIma
 import { CATEGORY_KINDS, describeEvent, hourBucketOf, signatureOf } from './error-categories.js';
 import { ErrorReport, ErrorReportDrop, type DropReason } from './error-report.entities.js';
 import { refusalOf } from './event-checks.js';
-import { createGroupCommit } from './group-commit.js';
+import { GroupCommit } from '../shared/group-commit.js';
 import { createHourlyUsage } from './hourly-usage.js';
 import { foldIntoIssues, issueKey, type IssueEvent, type OpenedIssue } from './issue-folding.js';
 
@@ -37,8 +37,6 @@ type ClaimedDevice = DeviceRow & { readonly tenant: string };
 interface Queued {
   readonly deviceId: string;
   readonly batch: ErrorReportBatch;
-  resolve(result: ErrorIngestResult): void;
-  reject(error: unknown): void;
 }
 
 /** One batch's fate within a flush: a domain refusal of the whole batch (unknown or unclaimed device) or its result. */
@@ -290,7 +288,7 @@ export function createErrorReportWriter(deps: ServiceDeps, policy: ErrorReportPo
     });
   }
 
-  async function flush(items: readonly Queued[]): Promise<void> {
+  async function flush(items: readonly Queued[]): Promise<Array<ErrorIngestResult | Error>> {
     let flushed: Flushed;
     for (let attempt = 1; ; attempt++) {
       try {
@@ -303,11 +301,12 @@ export function createErrorReportWriter(deps: ServiceDeps, policy: ErrorReportPo
         // fails alone is not acknowledged and its device sends it again.
         if (items.length > 1 && !(e instanceof ConnectionException)) {
           log.warn({ batches: items.length, err: e instanceof Error ? e.message : String(e) }, 'error report flush failed; storing its batches one by one');
-          for (const item of items) await flush([item]);
-        } else {
-          for (const item of items) item.reject(e);
+          const results: Array<ErrorIngestResult | Error> = [];
+          for (const item of items) results.push(...(await flush([item])));
+          return results;
         }
-        return;
+        const error = e instanceof Error ? e : new Error(String(e));
+        return items.map(() => error);
       }
     }
     hourly.committed(flushed.used, flushed.now);
@@ -317,18 +316,18 @@ export function createErrorReportWriter(deps: ServiceDeps, policy: ErrorReportPo
       await announce(deps.bus, log, { type: 'IssueOpened', tenantId, deviceId, productId: device?.product ?? null, deviceGroupId: device?.deviceGroup ?? null, issue });
     }
     for (const { tenantId, report } of flushed.reports) await announce(deps.bus, log, { type: 'ErrorReported', tenantId, deviceId: report.deviceId, report });
-    items.forEach((item, i) => {
+    return items.map((item, i) => {
       const outcome = flushed.outcomes[i];
-      if (!outcome) return item.reject(new Error('no outcome for a queued batch'));
-      if ('error' in outcome) return item.reject(outcome.error);
+      if (!outcome) return new Error('no outcome for a queued batch');
+      if ('error' in outcome) return outcome.error;
       if (outcome.result.rateLimited > 0) log.info({ deviceId: item.deviceId, rateLimited: outcome.result.rateLimited }, 'error reports over the device rate limit counted, not stored');
-      item.resolve(outcome.result);
+      return outcome.result;
     });
   }
 
-  const enqueue = createGroupCommit<Queued>(flush, { maxItems: MAX_FLUSH_BATCHES });
+  const flushes = new GroupCommit(flush, { maxBatch: MAX_FLUSH_BATCHES });
 
   return function storeErrorReports(deviceId: string, batch: ErrorReportBatch): Promise<ErrorIngestResult> {
-    return new Promise((resolve, reject) => enqueue({ deviceId, batch, resolve, reject }));
+    return flushes.submit({ deviceId, batch });
   };
 }

@@ -1,14 +1,25 @@
 /**
  * Group commit: callers submit one item each and get its own result, but the items are written together. When
- * the writer is idle, a batch is taken at the end of the current I/O turn (a lone item is written at once); while
- * writes keep coming (one ended less than a second ago), a batch waits a short window for company, and items
- * submitted while a write is in flight go into the next one. So a burst costs one transaction (one fsync on
- * SQLite) per window instead of one per item, and no item waits more than the window plus the writes ahead of it.
- * The same works for reads that many callers make at once (one `IN (...)` query instead of one query each).
+ * the writer is idle, a batch is taken at the end of the current I/O turn (so the other messages of one socket read
+ * join it, and a lone item is written at once); items submitted while a write is in flight go into the next one, so
+ * batches grow with the load by themselves. With a window, a batch taken while writes keep coming (one ended less
+ * than a second ago) waits that long for company. A burst costs one transaction (one fsync on SQLite) per batch
+ * instead of one per item; whoever acknowledges an item after awaiting it acknowledges something stored.
+ *
+ * Used for device presence, error reports and update reports: every write a fleet makes at once.
  */
 
 /** Writes the batch; returns, per item in the same order, its result or the error that item alone failed with. */
 export type BatchWriter<I, O> = (items: readonly I[]) => Promise<ReadonlyArray<O | Error>>;
+
+export interface GroupCommitOptions<I> {
+  /** Most items in one batch; the rest wait for the next. */
+  readonly maxBatch: number;
+  /** How long a batch waits for company while the writer is busy (default 0: never longer than the I/O turn). */
+  readonly windowMs?: number;
+  /** Items with the same key never share a batch (a later one waits for the next), so a batch can address its rows by key. */
+  readonly keyOf?: (item: I) => string;
+}
 
 /** A writer whose last write ended this recently is busy: the next batch waits its window. */
 const BUSY_MS = 1_000;
@@ -25,16 +36,9 @@ export class GroupCommit<I, O> {
   /** performance.now() when the last write ended; -Infinity before the first. */
   private lastWriteEnded = Number.NEGATIVE_INFINITY;
 
-  /**
-   * @param keyOf items with the same key never share a batch (a later one waits for the next), so a batch can
-   *   address its rows by key.
-   * @param windowMs how long a batch waits for company while the writer is busy (0: never longer than the I/O turn).
-   */
   constructor(
     private readonly write: BatchWriter<I, O>,
-    private readonly keyOf: (item: I) => string,
-    private readonly maxBatch: number,
-    private readonly windowMs = 0,
+    private readonly options: GroupCommitOptions<I>,
   ) {}
 
   submit(item: I): Promise<O> {
@@ -55,10 +59,10 @@ export class GroupCommit<I, O> {
         try {
           const results = await this.write(batch.map((w) => w.item));
           batch.forEach((w, i) => {
+            if (i >= results.length) return w.reject(new Error('group commit: the writer returned no result for an item'));
             const result = results[i];
             if (result instanceof Error) w.reject(result);
-            else if (result === undefined) w.reject(new Error('group commit: the writer returned no result for an item'));
-            else w.resolve(result);
+            else w.resolve(result as O);
           });
         } catch (error) {
           for (const w of batch) w.reject(error);
@@ -72,20 +76,23 @@ export class GroupCommit<I, O> {
 
   private gather(): Promise<void> {
     return new Promise<void>((resolve) => {
+      const windowMs = this.options.windowMs ?? 0;
       const busy = performance.now() - this.lastWriteEnded < BUSY_MS;
-      if (this.windowMs > 0 && busy) setTimeout(resolve, this.windowMs);
+      if (windowMs > 0 && busy) setTimeout(resolve, windowMs);
       else setImmediate(resolve);
     });
   }
 
-  /** Up to maxBatch waiting items with distinct keys, in submission order; the rest keep their order. */
+  /** Up to maxBatch waiting items (with distinct keys, if keyed), in submission order; the rest keep their order. */
   private takeBatch(): Array<Waiting<I, O>> {
+    const { maxBatch, keyOf } = this.options;
+    if (!keyOf) return this.waiting.splice(0, maxBatch);
     const batch: Array<Waiting<I, O>> = [];
     const rest: Array<Waiting<I, O>> = [];
     const keys = new Set<string>();
     for (const w of this.waiting) {
-      const key = this.keyOf(w.item);
-      if (batch.length < this.maxBatch && !keys.has(key)) {
+      const key = keyOf(w.item);
+      if (batch.length < maxBatch && !keys.has(key)) {
         keys.add(key);
         batch.push(w);
       } else {

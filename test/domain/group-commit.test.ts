@@ -23,7 +23,7 @@ const keyOf = (item: string): string => item.split('#')[0] ?? item;
 
 test('items submitted together share one write, and each caller gets its own result or error', async () => {
   const w = recordingWriter();
-  const group = new GroupCommit(w.write, keyOf, 10);
+  const group = new GroupCommit(w.write, { maxBatch: 10, keyOf });
   const results = await Promise.allSettled(['a', 'bad', 'c'].map((item) => group.submit(item)));
   expect(w.batches).toEqual([['a', 'bad', 'c']]);
   expect(results.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message))).toEqual(['A', 'refused bad', 'C']);
@@ -31,7 +31,7 @@ test('items submitted together share one write, and each caller gets its own res
 
 test('items submitted while a write is in flight go into the next write; a key never appears twice in one', async () => {
   const w = recordingWriter();
-  const group = new GroupCommit(w.write, keyOf, 2);
+  const group = new GroupCommit(w.write, { maxBatch: 2, keyOf });
   w.hold();
   const first = group.submit('a#1');
   await new Promise((resolve) => setImmediate(resolve));
@@ -50,8 +50,7 @@ test('a writer that throws fails its whole batch, and the next batch still runs'
       if (calls === 1) throw new Error('database down');
       return [...items];
     },
-    keyOf,
-    10,
+    { maxBatch: 10, keyOf },
   );
   await expect(Promise.all([group.submit('a'), group.submit('b')])).rejects.toThrow('database down');
   await expect(group.submit('c')).resolves.toBe('c');
@@ -59,7 +58,7 @@ test('a writer that throws fails its whole batch, and the next batch still runs'
 
 test('a lone item is written at once; while writes keep coming, items within the window share a write', async () => {
   const w = recordingWriter();
-  const group = new GroupCommit(w.write, keyOf, 10, 40);
+  const group = new GroupCommit(w.write, { maxBatch: 10, keyOf, windowMs: 40 });
   const started = performance.now();
   await group.submit('a');
   expect(performance.now() - started).toBeLessThan(30);
@@ -68,4 +67,24 @@ test('a lone item is written at once; while writes keep coming, items within the
   const third = group.submit('c');
   await Promise.all([second, third]);
   expect(w.batches).toEqual([['a'], ['b', 'c']]);
+});
+
+test('without a key, a batch takes up to maxBatch items in order, and a writer may answer undefined for "stored"', async () => {
+  const batches: number[][] = [];
+  const group = new GroupCommit<number, void>(
+    async (items) => {
+      batches.push([...items]);
+      return items.map(() => undefined);
+    },
+    { maxBatch: 2 },
+  );
+  const results = await Promise.allSettled([1, 2, 3, 4, 5].map((i) => group.submit(i)));
+  expect(results.every((r) => r.status === 'fulfilled')).toBe(true);
+  expect(batches).toEqual([[1, 2], [3, 4], [5]]);
+});
+
+test('an item the writer gave no answer for is failed, not left waiting', async () => {
+  const group = new GroupCommit<string, string>(async (items) => items.slice(0, 1), { maxBatch: 10 });
+  const results = await Promise.allSettled([group.submit('a'), group.submit('b')]);
+  expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected']);
 });
