@@ -9,9 +9,9 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { manufacture } from '../device-agent/manufacture.js';
 import { startBareAedesChild, startSpheregateChild } from './child-process.js';
 import { connectStorm, type StormDevice } from './connect-storm.js';
+import { registerStormDevices } from './run.js';
 import { median, percentile, spread, type Spread } from './stats.js';
 import { pkiFilesOf, startBareAedesTarget, startSpheregateTarget, type HandshakeCountingTarget } from './targets.js';
 
@@ -68,12 +68,7 @@ export async function runReconnectStorm(opts: ReconnectStormOptions): Promise<Re
   try {
     const dataDir = join(workDir, 'spheregate');
     await mkdir(dataDir, { recursive: true });
-    const setup = await startSpheregateTarget(dataDir);
-    say(`manufacturing ${opts.devices} devices`);
-    const identities = await manufacture({ serviceUrl: setup.graphqlUrl, adminKey: setup.adminKey, count: opts.devices, trustAnchorsPem: setup.rootCaPem });
-    const rootCaPem = setup.rootCaPem;
-    await setup.close();
-    const devices: StormDevice[] = identities.map((i) => ({ deviceId: i.deviceId, keyPem: i.privateKeyPem, certificatePem: i.certificatePem }));
+    const { devices, rootCaPem } = await registerStormDevices(dataDir, opts.devices, say);
     const start = (name: ReconnectTarget): Promise<HandshakeCountingTarget> =>
       opts.isolate
         ? name === 'spheregate'

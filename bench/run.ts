@@ -61,24 +61,29 @@ const METRICS: ReadonlyArray<keyof TargetMeasurement> = [
   'failed',
 ];
 
+/**
+ * Registers the storm's devices once, with a Spheregate on `dataDir` started for that alone; every broker then
+ * sees the same certificates (and Spheregate the same database).
+ */
+export async function registerStormDevices(dataDir: string, count: number, say: (line: string) => void): Promise<{ devices: StormDevice[]; rootCaPem: string }> {
+  const setup = await startSpheregateTarget(dataDir);
+  try {
+    say(`manufacturing ${count} devices`);
+    const identities = await manufacture({ serviceUrl: setup.graphqlUrl, adminKey: setup.adminKey, count, trustAnchorsPem: setup.rootCaPem });
+    const devices = identities.map((i) => ({ deviceId: i.deviceId, keyPem: i.privateKeyPem, certificatePem: i.certificatePem }));
+    return { devices, rootCaPem: setup.rootCaPem };
+  } finally {
+    await setup.close();
+  }
+}
+
 export async function runConnectStorm(opts: ConnectStormOptions): Promise<ConnectStormReport> {
   const say = opts.onProgress ?? (() => undefined);
   const workDir = await mkdtemp(join(tmpdir(), 'sg-bench-'));
   try {
     const dataDir = join(workDir, 'spheregate');
     await mkdir(dataDir, { recursive: true });
-    // Register the devices once; every broker then sees the same certificates.
-    const setup = await startSpheregateTarget(dataDir);
-    say(`manufacturing ${opts.devices} devices`);
-    const identities = await manufacture({
-      serviceUrl: setup.graphqlUrl,
-      adminKey: setup.adminKey,
-      count: opts.devices,
-      trustAnchorsPem: setup.rootCaPem,
-    });
-    const rootCaPem = setup.rootCaPem;
-    await setup.close();
-    const devices: StormDevice[] = identities.map((i) => ({ deviceId: i.deviceId, keyPem: i.privateKeyPem, certificatePem: i.certificatePem }));
+    const { devices, rootCaPem } = await registerStormDevices(dataDir, opts.devices, say);
     const pki = pkiFilesOf(dataDir);
     const start = (name: TargetName): Promise<BrokerTarget> =>
       name === 'mosquitto'
