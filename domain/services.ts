@@ -48,6 +48,7 @@ import type {
   UpdateReport,
 } from './views.js';
 import type { RolloutPolicy } from './deployments/rollout.js';
+import type { DeviceViewPart, PartialDeviceView } from './devices/device.views.js';
 
 export interface TenancyService {
   /**
@@ -92,7 +93,8 @@ export interface DevicesService {
   claimDevices(actor: Actor | null, deviceIds: readonly string[]): Promise<readonly DeviceResult[]>;
   /** Contributor+. Moves claimed devices of the caller's tenant into one of its groups. */
   assignDevices(actor: Actor | null, deviceIds: readonly string[], deviceGroupId: string): Promise<readonly DeviceResult[]>;
-  listDevices(actor: Actor | null, filter: DeviceFilter, page: PageRequest): Promise<Page<DeviceView>>;
+  /** Tenant members. `parts`: what of each device to read (default: everything); the id is always there. */
+  listDevices<P extends DeviceViewPart = DeviceViewPart>(actor: Actor | null, filter: DeviceFilter, page: PageRequest, parts?: readonly P[]): Promise<Page<PartialDeviceView<P>>>;
   getDevice(actor: Actor | null, deviceId: string): Promise<DeviceView>;
 }
 

@@ -15,6 +15,7 @@ import type {
 } from '../generated/graphql.js';
 import { deviceStatusMatcher } from '../subscriptions/device-status-filter.js';
 import { eventDevice, sharedRootValue, tenantEventStream } from '../subscriptions/tenant-stream.js';
+import { devicePartsSelected } from './device-selection.js';
 import { loadDeviceGroup, loadProduct } from './products.js';
 
 type ConnectionOf<T> = Omit<DeviceConnection, 'edges'> & { edges: Array<Omit<DeviceEdge, 'node'> & { node: T }> };
@@ -49,7 +50,7 @@ const statusRoot = sharedRootValue('deviceStatusChanged');
 
 export const devicesResolvers = {
   Query: {
-    devices: (_root, { filter, first, after }, { services, actor }) =>
+    devices: (_root, { filter, first, after }, { services, actor }, info) =>
       services.devices
         .listDevices(
           actor,
@@ -60,8 +61,10 @@ export const devicesResolvers = {
             certificateHealth: filter?.certificateHealth ?? null,
           },
           { first: first ?? null, after: after ?? null },
+          devicePartsSelected(info),
         )
-        .then(toConnection),
+        // Partial views: the fields this operation resolves read only the parts it selected (device-selection.ts).
+        .then((page) => toConnection(page as Page<DeviceView>)),
     device: (_root, { id }, { services, actor }) => services.devices.getDevice(actor, id),
   } satisfies QueryResolvers,
   Mutation: {
