@@ -1,5 +1,5 @@
 import { healthOf } from '../certificates/certificate-health.js';
-import type { DeviceView } from '../views.js';
+import type { DeviceStatusView, DeviceView } from '../views.js';
 import type { DeviceEntity } from './device.entity.js';
 
 /** The columns a DeviceView is made of (never the key or the PEM, which no view shows). */
@@ -40,19 +40,39 @@ export const DEVICE_VIEW_FIELDS = [
 export type DeviceViewRow = Pick<DeviceEntity, DeviceViewField>;
 export type DeviceViewField = (typeof DEVICE_VIEW_FIELDS)[number];
 
-/** What a listing may be asked for besides the id (always there): DeviceView's top-level parts. */
-export type DeviceViewPart = Exclude<keyof DeviceView, 'id'>;
+/** One field of a device's status, for a listing that shows only some (`status` reads them all). */
+export type DeviceStatusPart = `status.${keyof DeviceStatusView}`;
+
+/** What a listing may be asked for besides the id (always there): DeviceView's top-level parts, or status fields. */
+export type DeviceViewPart = Exclude<keyof DeviceView, 'id'> | DeviceStatusPart;
+
+type StatusKeyOf<P> = P extends `status.${infer K extends keyof DeviceStatusView}` ? K : never;
 
 /** A DeviceView with only some parts (a listing that reads only what its caller shows). */
-export type PartialDeviceView<P extends DeviceViewPart> = Pick<DeviceView, 'id' | P>;
+export type PartialDeviceView<P extends DeviceViewPart> = Pick<DeviceView, 'id' | Extract<P, keyof DeviceView>> &
+  ([StatusKeyOf<P>] extends [never] ? unknown : { readonly status: Pick<DeviceStatusView, StatusKeyOf<P>> });
 
-interface PartSpec<K extends DeviceViewPart> {
+interface PartSpec<K extends keyof DeviceView> {
   /** Every column build() reads: a row of just these (and id) builds the part exactly as the full row does. */
   readonly columns: readonly DeviceViewField[];
   readonly build: (d: DeviceViewRow, now: Date) => DeviceView[K];
 }
 
-const PARTS: { readonly [K in DeviceViewPart]: PartSpec<K> } = {
+/** Each status field alone, for listings that show only some of them. */
+const STATUS: { readonly [K in keyof DeviceStatusView]: { readonly columns: readonly DeviceViewField[]; readonly build: (d: DeviceViewRow, now: Date) => DeviceStatusView[K] } } = {
+  online: { columns: ['online'], build: (d) => d.online },
+  lastSeenAt: { columns: ['lastSeenAt'], build: (d) => d.lastSeenAt ?? null },
+  connectedSince: { columns: ['connectedSince'], build: (d) => d.connectedSince ?? null },
+  connectionSeq: { columns: ['connectionSeq'], build: (d) => d.connectionSeq },
+  remoteAddress: { columns: ['remoteAddress'], build: (d) => d.remoteAddress ?? null },
+  osVersion: { columns: ['osVersion'], build: (d) => d.osVersion ?? null },
+  uptimeSeconds: { columns: ['uptimeSeconds'], build: (d) => d.uptimeSeconds ?? null },
+  installedImages: { columns: ['installedImages'], build: (d) => d.installedImages ?? [] },
+  statusReportedAt: { columns: ['statusReportedAt'], build: (d) => d.statusReportedAt ?? null },
+};
+const STATUS_KEYS = Object.keys(STATUS) as ReadonlyArray<keyof DeviceStatusView>;
+
+const PARTS: { readonly [K in Exclude<keyof DeviceView, 'id'>]: PartSpec<K> } = {
   tenantId: { columns: ['tenant'], build: (d) => d.tenant ?? null },
   productId: { columns: ['product'], build: (d) => d.product ?? null },
   deviceGroupId: { columns: ['deviceGroup'], build: (d) => d.deviceGroup ?? null },
@@ -60,17 +80,11 @@ const PARTS: { readonly [K in DeviceViewPart]: PartSpec<K> } = {
   manufacturedAt: { columns: ['manufacturedAt'], build: (d) => d.manufacturedAt },
   status: {
     columns: ['online', 'lastSeenAt', 'connectedSince', 'connectionSeq', 'remoteAddress', 'osVersion', 'uptimeSeconds', 'installedImages', 'statusReportedAt'],
-    build: (d) => ({
-      online: d.online,
-      lastSeenAt: d.lastSeenAt ?? null,
-      connectedSince: d.connectedSince ?? null,
-      connectionSeq: d.connectionSeq,
-      remoteAddress: d.remoteAddress ?? null,
-      osVersion: d.osVersion ?? null,
-      uptimeSeconds: d.uptimeSeconds ?? null,
-      installedImages: d.installedImages ?? [],
-      statusReportedAt: d.statusReportedAt ?? null,
-    }),
+    build: (d, now) => {
+      const status: Partial<Record<keyof DeviceStatusView, unknown>> = {};
+      for (const key of STATUS_KEYS) status[key] = STATUS[key].build(d, now);
+      return status as DeviceStatusView;
+    },
   },
   identityCertificate: {
     columns: ['certificateSerialNumber', 'certificateNotBefore', 'certificateNotAfter', 'certificateSubject', 'certificateIssuer', 'certificateSha256'],
@@ -103,23 +117,48 @@ const PARTS: { readonly [K in DeviceViewPart]: PartSpec<K> } = {
   revocationReason: { columns: ['revocationReason'], build: (d) => d.revocationReason ?? null },
 };
 
-export const DEVICE_VIEW_PARTS = Object.keys(PARTS) as readonly DeviceViewPart[];
+/** Every top-level part: a listing asked for these reads whole DeviceViews. */
+export const DEVICE_VIEW_PARTS = Object.keys(PARTS) as ReadonlyArray<Exclude<keyof DeviceView, 'id'>>;
+/** Every status field as a part of its own. */
+export const DEVICE_STATUS_PARTS: readonly DeviceStatusPart[] = STATUS_KEYS.map((key) => `status.${key}` as const);
+
+const statusKeyOf = (part: DeviceViewPart): keyof DeviceStatusView | null =>
+  part.startsWith('status.') ? (part.slice('status.'.length) as keyof DeviceStatusView) : null;
 
 /** The columns to read for these parts (the id first, each column once). */
 export function columnsFor(parts: readonly DeviceViewPart[]): DeviceViewField[] {
   const columns = new Set<DeviceViewField>(['id']);
-  for (const part of parts) for (const column of PARTS[part].columns) columns.add(column);
+  for (const part of parts) {
+    const statusKey = statusKeyOf(part);
+    for (const column of statusKey ? STATUS[statusKey].columns : PARTS[part as keyof typeof PARTS].columns) columns.add(column);
+  }
   return [...columns];
 }
 
 /**
- * The view's parts from a row holding at least columnsFor(parts). The other columns of DeviceViewRow may be
- * missing from `d`: no part asked for reads them.
+ * Builds the views of these parts from rows holding at least columnsFor(parts). The other columns of
+ * DeviceViewRow may be missing from a row: no part asked for reads them.
  */
-export function toPartialDeviceView<P extends DeviceViewPart>(d: DeviceViewRow, parts: readonly P[], now: Date): PartialDeviceView<P> {
-  const view: Record<string, unknown> = { id: d.id };
-  for (const part of parts) view[part] = PARTS[part].build(d, now);
-  return view as PartialDeviceView<P>;
+export function partialDeviceViews<P extends DeviceViewPart>(parts: readonly P[]): (d: DeviceViewRow, now: Date) => PartialDeviceView<P> {
+  const whole: Array<keyof typeof PARTS> = [];
+  const statusKeys: Array<keyof DeviceStatusView> = [];
+  for (const part of parts) {
+    const statusKey = statusKeyOf(part);
+    if (statusKey === null) whole.push(part as keyof typeof PARTS);
+    else statusKeys.push(statusKey);
+  }
+  // The whole status, when asked for, already holds every status field.
+  const fields = whole.includes('status') ? [] : statusKeys;
+  return (d, now) => {
+    const view: Record<string, unknown> = { id: d.id };
+    for (const part of whole) view[part] = PARTS[part].build(d, now);
+    if (fields.length > 0) {
+      const status: Record<string, unknown> = {};
+      for (const key of fields) status[key] = STATUS[key].build(d, now);
+      view['status'] = status;
+    }
+    return view as PartialDeviceView<P>;
+  };
 }
 
 /** `now` decides certificate health (EXPIRING, EXPIRED). */

@@ -15,7 +15,7 @@ import {
   columnsFor,
   DEVICE_VIEW_PARTS,
   toDeviceView,
-  toPartialDeviceView,
+  partialDeviceViews,
   type DeviceViewField,
   type DeviceViewPart,
   type DeviceViewRow,
@@ -57,9 +57,10 @@ function deviceTableOf(em: EntityManager): DeviceTable {
 }
 
 /**
- * The listing without a health filter, as two plain statements: building them through the ORM's query builder
- * (criteria processing, aliasing, knex compilation) costs several times what SQLite takes to answer them. Only
- * equality on indexed columns and the keyset condition, all values bound as parameters.
+ * The listing without a health filter, as one plain statement: building it through the ORM's query builder
+ * (criteria processing, aliasing, knex compilation) costs several times what the database takes to answer it.
+ * Only equality on indexed columns and the keyset condition, every value bound as a parameter. The total rides
+ * along as an uncorrelated subquery (evaluated once); only a page with no rows asks for it apart.
  */
 async function listPlain(
   em: EntityManager,
@@ -71,20 +72,31 @@ async function listPlain(
 ): Promise<{ totalCount: number; rows: Array<EntityData<DeviceEntity>> }> {
   const where = conditions.map(([field]) => `${t.column(field)} = ?`).join(' and ');
   const params = conditions.map(([, value]) => value);
+  const count = `select count(*) from ${t.table} where ${where}`;
+  const id = t.column('id');
   const connection = em.getConnection();
-  const meta = em.getMetadata().get<DeviceEntity>(Device.meta.className);
-  // The core Connection types its answer loosely; these statements answer rows of these shapes.
-  const [counted, raw]: [Array<{ total: number | string }>, Array<EntityData<DeviceEntity>>] = await Promise.all([
-    connection.execute(`select count(*) as total from ${t.table} where ${where}`, params),
-    connection.execute(
-      `select ${fields.map(t.column).join(', ')} from ${t.table} where ${where}${after ? ` and ${t.column('id')} > ?` : ''} order by ${t.column('id')} asc limit ?`,
-      after ? [...params, after, limit + 1] : [...params, limit + 1],
-    ),
-  ]);
-  const driver = em.getDriver();
+  // The core Connection types its answer loosely: these statements answer rows of these shapes.
+  const raw: Array<Record<string, unknown>> = await connection.execute(
+    `select ${fields.map(t.column).join(', ')}, (${count}) as ${TOTAL_KEY} from ${t.table} where ${where}${after ? ` and ${id} > ?` : ''} order by ${id} asc limit ?`,
+    [...params, ...params, ...(after ? [after] : []), limit + 1],
+  );
   // PostgreSQL answers count(*) as a bigint string.
-  return { totalCount: Number(counted[0]?.total ?? 0), rows: raw.map((row) => driver.mapResult<DeviceEntity>(row, meta) ?? {}) };
+  let totalCount = Number(raw[0]?.[TOTAL_KEY] ?? 0);
+  if (raw.length === 0) {
+    const counted: Array<{ total: number | string }> = await connection.execute(`select count(*) as total from ${t.table} where ${where}`, params);
+    totalCount = Number(counted[0]?.total ?? 0);
+  }
+  const driver = em.getDriver();
+  const meta = em.getMetadata().get<DeviceEntity>(Device.meta.className);
+  const rows = raw.map((row) => {
+    delete row[TOTAL_KEY];
+    return driver.mapResult<DeviceEntity>(row, meta) ?? {};
+  });
+  return { totalCount, rows };
 }
+
+/** The total's column in the listing's answer: no Device column is called so. */
+const TOTAL_KEY = 'listing_total';
 
 export function createDevicesService(deps: ServiceDeps): DevicesService {
   const log = deps.log.child({ service: 'devices' });
@@ -119,7 +131,7 @@ export function createDevicesService(deps: ServiceDeps): DevicesService {
       actor: Actor | null,
       filter: DeviceFilter,
       page: PageRequest,
-      parts: readonly P[] = DEVICE_VIEW_PARTS as readonly P[],
+      parts: readonly P[] = DEVICE_VIEW_PARTS as ReadonlyArray<DeviceViewPart> as readonly P[],
     ): Promise<Page<PartialDeviceView<P>>> {
       const user = authorizeTenant(actor, 'tenant.read');
       const limit = pageSize(page);
@@ -136,11 +148,12 @@ export function createDevicesService(deps: ServiceDeps): DevicesService {
       }
       const fields = columnsFor(parts);
 
-      const em = deps.em.fork();
       let found: { totalCount: number; rows: Array<EntityData<DeviceEntity>> };
       if (health === null) {
-        found = await listPlain(em, (table ??= deviceTableOf(em)), conditions, after, fields, limit);
+        // No fork: nothing here touches an identity map, only the connection.
+        found = await listPlain(deps.em, (table ??= deviceTableOf(deps.em)), conditions, after, fields, limit);
       } else {
+        const em = deps.em.fork();
         const where: FilterQuery<DeviceEntity> = Object.fromEntries(conditions);
         const scoped: FilterQuery<DeviceEntity> = { $and: [where, healthFilter(health, deps.clock.now())] };
         const [totalCount, rows] = await Promise.all([
@@ -158,7 +171,8 @@ export function createDevicesService(deps: ServiceDeps): DevicesService {
       // One extra row tells whether another page follows.
       const { totalCount, rows } = found;
       const now = deps.clock.now();
-      const items = plainRows(em, rows.slice(0, limit)).map((d) => toPartialDeviceView(d, parts, now));
+      const toView = partialDeviceViews(parts);
+      const items = plainRows(deps.em, rows.slice(0, limit)).map((d) => toView(d, now));
       const last = items.at(-1);
       return { items, totalCount, hasNextPage: rows.length > limit, endCursor: last ? encodeCursor(last.id) : null };
     },

@@ -1,6 +1,6 @@
 import { parse, type FragmentDefinitionNode, type OperationDefinitionNode, Kind, type FieldNode, type GraphQLObjectType } from 'graphql';
 import { buildGatewaySchema } from '../schema/executable-schema.js';
-import { DEVICE_FIELD_PARTS, devicePartsSelected } from './device-selection.js';
+import { DEVICE_FIELD_PARTS, devicePartsSelected, STATUS_FIELD_PARTS } from './device-selection.js';
 
 /** The resolve info the `devices` field gets for this document (its field nodes and the fragments). */
 function infoOf(query: string): { fieldNodes: FieldNode[]; fragments: Record<string, FragmentDefinitionNode> } {
@@ -20,10 +20,12 @@ describe('device parts a devices query selects', () => {
     const schema = await buildGatewaySchema();
     const device = schema.getType('Device') as GraphQLObjectType;
     expect(Object.keys(device.getFields()).filter((f) => !DEVICE_FIELD_PARTS.has(f))).toEqual([]);
+    const status = schema.getType('DeviceStatus') as GraphQLObjectType;
+    expect(Object.keys(status.getFields()).filter((f) => !STATUS_FIELD_PARTS.has(f))).toEqual([]);
   });
 
   test('only the parts under edges.node count; ids, cursors and totals need none', () => {
-    expect(partsOf('{ devices(first: 50) { totalCount edges { cursor node { id status { online } } } pageInfo { endCursor } } }')).toEqual(['status']);
+    expect(partsOf('{ devices(first: 50) { totalCount edges { cursor node { id status { online } } } pageInfo { endCursor } } }')).toEqual(['status.online']);
     expect(partsOf('{ devices { totalCount } }')).toEqual([]);
     expect(partsOf('{ devices { edges { node { id product { name } deviceGroup { id } certificateHealth } } } }')).toEqual([
       'certificateHealth',
@@ -40,6 +42,16 @@ describe('device parts a devices query selects', () => {
     // Both `devices` fields of the operation, as graphql merges same-named fields; here as two infos.
     expect(devicePartsSelected({ fieldNodes: info.fieldNodes.slice(0, 1), fragments: info.fragments })?.sort()).toEqual(['claimedAt', 'lastAttestation']);
     expect(devicePartsSelected({ fieldNodes: info.fieldNodes.slice(1), fragments: info.fragments })).toEqual(['revokedAt']);
+  });
+
+  test('status fields narrow the status; its images count for Device.installedImages too', () => {
+    expect(partsOf('{ devices { edges { node { status { online lastSeen reportedAt __typename } installedImages { name } } } } }')).toEqual([
+      'status.installedImages',
+      'status.lastSeenAt',
+      'status.online',
+      'status.statusReportedAt',
+    ]);
+    expect(partsOf('{ devices { edges { node { status { online somethingNew } } } } }')).toEqual(['status']);
   });
 
   test('an unknown field under node reads everything', () => {

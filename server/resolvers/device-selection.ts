@@ -16,6 +16,7 @@ export const DEVICE_FIELD_PARTS: ReadonlyMap<string, readonly DeviceViewPart[]> 
   ['manufacturedAt', ['manufacturedAt']],
   ['product', ['productId']],
   ['deviceGroup', ['deviceGroupId']],
+  // Narrowed to the status fields selected (STATUS_FIELD_PARTS) when they are all known.
   ['status', ['status']],
   ['identityCertificate', ['identityCertificate']],
   ['certificate', ['certificate']],
@@ -24,9 +25,23 @@ export const DEVICE_FIELD_PARTS: ReadonlyMap<string, readonly DeviceViewPart[]> 
   ['revokedAt', ['revokedAt']],
   ['revocationReason', ['revocationReason']],
   // schema/updates.graphql: the status's images, and what the device should run (looked up by id).
-  ['installedImages', ['status']],
+  ['installedImages', ['status.installedImages']],
   ['targetImages', []],
   ['updateState', []],
+]);
+
+/** What each DeviceStatus field (and its field resolver) reads of the status. */
+export const STATUS_FIELD_PARTS: ReadonlyMap<string, readonly DeviceViewPart[]> = new Map<string, readonly DeviceViewPart[]>([
+  ['__typename', []],
+  ['online', ['status.online']],
+  ['lastSeen', ['status.lastSeenAt']],
+  ['connectedSince', ['status.connectedSince']],
+  ['connectionSeq', ['status.connectionSeq']],
+  ['remoteAddress', ['status.remoteAddress']],
+  ['osVersion', ['status.osVersion']],
+  ['uptimeSeconds', ['status.uptimeSeconds']],
+  ['installedImages', ['status.installedImages']],
+  ['reportedAt', ['status.statusReportedAt']],
 ]);
 
 type Fragments = GraphQLResolveInfo['fragments'];
@@ -48,8 +63,18 @@ function forEachField(selectionSet: SelectionSetNode | undefined, fragments: Fra
 export function devicePartsSelected(info: Pick<GraphQLResolveInfo, 'fieldNodes' | 'fragments'>): DeviceViewPart[] | undefined {
   const parts = new Set<DeviceViewPart>();
   let unknown = false;
+  const statusParts = (status: FieldNode): readonly DeviceViewPart[] => {
+    const selected: DeviceViewPart[] = [];
+    let all = false;
+    forEachField(status.selectionSet, info.fragments, (field) => {
+      const known = STATUS_FIELD_PARTS.get(field.name.value);
+      if (known) selected.push(...known);
+      else all = true;
+    });
+    return all ? ['status'] : selected;
+  };
   const inNode = (field: FieldNode): void => {
-    const known = DEVICE_FIELD_PARTS.get(field.name.value);
+    const known = field.name.value === 'status' ? statusParts(field) : DEVICE_FIELD_PARTS.get(field.name.value);
     if (known) for (const part of known) parts.add(part);
     else unknown = true;
   };

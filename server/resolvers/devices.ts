@@ -20,15 +20,22 @@ import { loadDeviceGroup, loadProduct } from './products.js';
 
 type ConnectionOf<T> = Omit<DeviceConnection, 'edges'> & { edges: Array<Omit<DeviceEdge, 'node'> & { node: T }> };
 
+/** An edge whose cursor is encoded only when a client asks for it (most listings never do). */
+class Edge<T extends { readonly id: string }> {
+  constructor(readonly node: T) {}
+  get cursor(): string {
+    return encodeCursor(this.node.id);
+  }
+}
+
 /**
  * Relay-style connection from a domain page. The domain pages devices by ID and hands out the last item's cursor;
- * every other edge's cursor is the same encoding of its ID, so a client may resume after any edge.
+ * every edge's cursor is the same encoding of its ID, so a client may resume after any edge.
  */
 export function toConnection(page: Page<DeviceView>): ConnectionOf<DeviceView> {
-  const last = page.items.length - 1;
   return {
     totalCount: page.totalCount,
-    edges: page.items.map((node, i) => ({ node, cursor: i === last && page.endCursor ? page.endCursor : encodeCursor(node.id) })),
+    edges: page.items.map((node) => new Edge(node)),
     pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor },
   };
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { DEVICE_VIEW_PARTS } from '../../domain/devices/device.views.js';
+import { DEVICE_STATUS_PARTS, DEVICE_VIEW_PARTS } from '../../domain/devices/device.views.js';
 import { TEST_DATABASES } from '../db.js';
 import { fakeCsr, randomDeviceId } from '../fakes/fake-pki.js';
 import { PLATFORM, errorCodeOf, manufacture, newTenant, openDomainFixture, type DomainFixture } from './domain-fixture.js';
@@ -220,11 +220,22 @@ describe.each(TEST_DATABASES)('devices on %s', (kind) => {
         expect(page.items).toEqual(full.items.map((d) => ({ id: d.id, [part]: d[part] })));
         expect(page).toMatchObject({ totalCount: 3, hasNextPage: true, endCursor: full.endCursor });
       }
+      for (const part of DEVICE_STATUS_PARTS) {
+        const key = part.slice('status.'.length) as keyof (typeof full.items)[number]['status'];
+        const page = await fx.services.devices.listDevices(t.admin, {}, { first: 2 }, [part]);
+        expect(page.items).toEqual(full.items.map((d) => ({ id: d.id, status: { [key]: d.status[key] } })));
+      }
+      const mixed = await fx.services.devices.listDevices(t.admin, {}, { first: 2 }, ['status.online', 'status', 'revokedAt']);
+      expect(mixed.items).toEqual(full.items.map((d) => ({ id: d.id, status: d.status, revokedAt: d.revokedAt })));
       // The health filter takes the other road through the database: the same parts come back.
-      const healthy = await fx.services.devices.listDevices(t.admin, { certificateHealth: 'NEVER_ISSUED' }, { first: 2 }, ['status', 'productId']);
-      expect(healthy.items).toEqual(full.items.map((d) => ({ id: d.id, status: d.status, productId: d.productId })));
-      const none = await fx.services.devices.listDevices(t.admin, { online: true }, { first: 5 }, []);
-      expect(none.items).toEqual([{ id: ids[1] }]);
+      const healthy = await fx.services.devices.listDevices(t.admin, { certificateHealth: 'NEVER_ISSUED' }, { first: 2 }, ['status.online', 'productId']);
+      expect(healthy.items).toEqual(full.items.map((d) => ({ id: d.id, status: { online: d.status.online }, productId: d.productId })));
+      const onlyIds = await fx.services.devices.listDevices(t.admin, { online: true }, { first: 5 }, []);
+      expect(onlyIds.items).toEqual([{ id: ids[1] }]);
+      // A page after the last device is empty and still counts the tenant's devices.
+      const rest = await fx.services.devices.listDevices(t.admin, {}, { first: 2, after: full.endCursor }, ['status']);
+      const beyond = await fx.services.devices.listDevices(t.admin, {}, { first: 2, after: rest.endCursor }, ['status']);
+      expect(beyond).toEqual({ items: [], totalCount: 3, hasNextPage: false, endCursor: null });
     });
 
     test('refuses a malformed cursor, page size or filter ID', async () => {
