@@ -25,16 +25,17 @@ import { manufactureDevices } from './manufacture-devices.js';
 
 /**
  * Driver rows hold columns as the database returns them: custom types (the installedImages JSON, text on SQLite)
- * are converted here as entity hydration would convert them.
+ * are converted here as entity hydration would convert them. The rows are the driver's fresh objects, used once:
+ * converted in place.
  */
-function plainRows(em: EntityManager, rows: ReadonlyArray<EntityData<DeviceEntity>>): DeviceViewRow[] {
+function plainRows(em: EntityManager, rows: Array<EntityData<DeviceEntity>>): DeviceViewRow[] {
   const platform = em.getPlatform();
   const custom = em.getMetadata().find(Device.meta.className)?.props.filter((p) => p.customType !== undefined) ?? [];
-  return rows.map((row) => {
-    const plain: Record<string, unknown> = { ...row };
+  for (const row of rows) {
+    const plain = row as Record<string, unknown>;
     for (const prop of custom) if (prop.name in plain) plain[prop.name] = prop.customType?.convertToJSValue(plain[prop.name], platform);
-    return plain as DeviceViewRow;
-  });
+  }
+  return rows as DeviceViewRow[];
 }
 
 /** The device table's quoted names, from the entity's metadata (the same on every database). */
