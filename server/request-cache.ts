@@ -8,9 +8,11 @@ export interface RequestCache {
 }
 
 export function createRequestCache(): RequestCache {
-  const entries = new Map<string, Promise<unknown>>();
+  // Made on first use: most operations (a devices page without products) never memoise anything.
+  let entries: Map<string, Promise<unknown>> | null = null;
   return {
     memo<T>(key: string, load: () => Promise<T>): Promise<T> {
+      entries ??= new Map();
       const hit = entries.get(key);
       if (hit) return hit as Promise<T>;
       const loading = load();
