@@ -38,21 +38,48 @@ function plainRows(em: EntityManager, rows: Array<EntityData<DeviceEntity>>): De
   return rows as DeviceViewRow[];
 }
 
-/** The device table's quoted names, from the entity's metadata (the same on every database). */
-interface DeviceTable {
-  readonly table: string;
-  readonly column: (field: DeviceViewField) => string;
+/** The listing's statements for one shape of request: the page (with its total) and the total alone. */
+interface ListingStatements {
+  readonly page: string;
+  readonly count: string;
 }
+
+/** The listing's SQL, with the device table's quoted names from the entity's metadata (the same on every database). */
+interface DeviceTable {
+  /** Made once per shape (filtered columns, keyset or not, columns read); values are bound, never part of it. */
+  statementsFor(conditions: ReadonlyArray<readonly [DeviceViewField, unknown]>, keyset: boolean, fields: readonly DeviceViewField[]): ListingStatements;
+}
+
+/** The total's column in the listing's answer: no Device column is called so. */
+const TOTAL_KEY = 'listing_total';
+
+/** Shapes kept: filters × keyset × the field sets clients select are few; beyond this the cache starts over. */
+const STATEMENT_CACHE_SIZE = 256;
 
 function deviceTableOf(em: EntityManager): DeviceTable {
   const platform = em.getPlatform();
   const meta = em.getMetadata().get<DeviceEntity>(Device.meta.className);
+  const table = platform.quoteIdentifier(meta.tableName);
+  const column = (field: DeviceViewField): string => {
+    const name = meta.properties[field].fieldNames[0];
+    if (!name) throw new Error(`Device.${field} has no column`);
+    return platform.quoteIdentifier(name);
+  };
+  const cache = new Map<string, ListingStatements>();
   return {
-    table: platform.quoteIdentifier(meta.tableName),
-    column: (field) => {
-      const name = meta.properties[field].fieldNames[0];
-      if (!name) throw new Error(`Device.${field} has no column`);
-      return platform.quoteIdentifier(name);
+    statementsFor(conditions, keyset, fields) {
+      const key = `${conditions.map(([field]) => field).join(',')}|${keyset}|${fields.join(',')}`;
+      const known = cache.get(key);
+      if (known) return known;
+      const where = conditions.map(([field]) => `${column(field)} = ?`).join(' and ');
+      const id = column('id');
+      const statements = {
+        page: `select ${fields.map(column).join(', ')}, (select count(*) from ${table} where ${where}) as ${TOTAL_KEY} from ${table} where ${where}${keyset ? ` and ${id} > ?` : ''} order by ${id} asc limit ?`,
+        count: `select count(*) as total from ${table} where ${where}`,
+      };
+      if (cache.size >= STATEMENT_CACHE_SIZE) cache.clear();
+      cache.set(key, statements);
+      return statements;
     },
   };
 }
@@ -71,33 +98,23 @@ async function listPlain(
   fields: readonly DeviceViewField[],
   limit: number,
 ): Promise<{ totalCount: number; rows: Array<EntityData<DeviceEntity>> }> {
-  const where = conditions.map(([field]) => `${t.column(field)} = ?`).join(' and ');
   const params = conditions.map(([, value]) => value);
-  const count = `select count(*) from ${t.table} where ${where}`;
-  const id = t.column('id');
+  const sql = t.statementsFor(conditions, after !== null, fields);
   const connection = em.getConnection();
   // The core Connection types its answer loosely: these statements answer rows of these shapes.
-  const raw: Array<Record<string, unknown>> = await connection.execute(
-    `select ${fields.map(t.column).join(', ')}, (${count}) as ${TOTAL_KEY} from ${t.table} where ${where}${after ? ` and ${id} > ?` : ''} order by ${id} asc limit ?`,
-    [...params, ...params, ...(after ? [after] : []), limit + 1],
-  );
+  const raw: Array<Record<string, unknown>> = await connection.execute(sql.page, [...params, ...params, ...(after ? [after] : []), limit + 1]);
   // PostgreSQL answers count(*) as a bigint string.
   let totalCount = Number(raw[0]?.[TOTAL_KEY] ?? 0);
   if (raw.length === 0) {
-    const counted: Array<{ total: number | string }> = await connection.execute(`select count(*) as total from ${t.table} where ${where}`, params);
+    const counted: Array<{ total: number | string }> = await connection.execute(sql.count, params);
     totalCount = Number(counted[0]?.total ?? 0);
   }
   const driver = em.getDriver();
   const meta = em.getMetadata().get<DeviceEntity>(Device.meta.className);
-  const rows = raw.map((row) => {
-    delete row[TOTAL_KEY];
-    return driver.mapResult<DeviceEntity>(row, meta) ?? {};
-  });
+  // The total's column rides along into the mapped rows; views read only their own columns.
+  const rows = raw.map((row) => driver.mapResult<DeviceEntity>(row, meta) ?? {});
   return { totalCount, rows };
 }
-
-/** The total's column in the listing's answer: no Device column is called so. */
-const TOTAL_KEY = 'listing_total';
 
 export function createDevicesService(deps: ServiceDeps): DevicesService {
   const log = deps.log.child({ service: 'devices' });
