@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** `spheregate`: the service and its admin commands. */
+import './production-mode.js'; // first: see the module
 import { parseArgs } from 'node:util';
 import { ConfigError, CONFIG_VARIABLES, loadConfig } from './config.js';
 import { createLogger } from '../infra/log.js';

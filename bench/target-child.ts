@@ -4,6 +4,7 @@
  * (numbered requests, see ChildRequest): `usage` -> the process's usage, `vitals` -> its vitals (bench/vitals.ts; Spheregate only), `received` -> bare Aedes's count of
  * client publishes, `handshakes` -> the broker's TLS handshakes and resumptions so far, `broadcast` -> a floor broadcast of bench/fronts.ts, `close` -> closes and exits.
  */
+import '../app/production-mode.js'; // first, as the service's own entry point does
 import type { ChildInfo, ChildMessage, ChildRequest } from './child-process.js';
 import { pkiFilesOf, startBareAedesTarget, startSpheregateTarget, type BareAedesTarget, type HandshakeCountingTarget, type RunningSpheregate, type SpheregateOptions } from './targets.js';
 
