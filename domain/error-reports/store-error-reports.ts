@@ -17,12 +17,13 @@ import { newId } from '../shared/ids.js';
 import { chunks, isUniqueViolation } from '../shared/persistence.js';
 import type { ErrorReportPolicy, ServiceDeps } from '../shared/service-deps.js';
 import type { ErrorEventInput, ErrorIngestResult, ErrorReportBatch, InstalledImageView } from '../views.js';
-import { CATEGORY_KINDS, describeEvent, hourBucketOf, signatureOf } from './error-categories.js';
-import { ErrorReport, ErrorReportDrop, type DropReason } from './error-report.entities.js';
-import { refusalOf } from './event-checks.js';
+import { CATEGORY_KINDS, describeEvent, hourBucketOf, signatureFields, signatureOf } from './error-categories.js';
+import { ErrorReportDrop, type DropReason } from './error-report.entities.js';
+import { FORMER_IMAGE, checkEvent, imageRefusal } from './event-checks.js';
 import { GroupCommit } from '../shared/group-commit.js';
 import { createHourlyUsage } from './hourly-usage.js';
 import { foldIntoIssues, issueKey, type IssueEvent, type OpenedIssue } from './issue-folding.js';
+import { newReportId } from './report-ids.js';
 
 /** A unique violation means another node stored the same thing at the same moment: retry the flush afresh. */
 const CONFLICT_RETRIES = 3;
@@ -30,6 +31,33 @@ const CONFLICT_RETRIES = 3;
 const MAX_FLUSH_BATCHES = 256;
 /** Rows or IDs per statement, well under both drivers' parameter limits. */
 const CHUNK = 200;
+/** Event IDs per duplicate lookup and reports per insert (20 columns each): under both drivers' parameter limits. */
+const REPORT_CHUNK = 1000;
+
+/** error_report's columns in the order insertReports gives them (the entity: error-report.entities.ts). */
+const REPORT_COLUMNS = [
+  'id',
+  'tenant_id',
+  'device_id',
+  'event_id',
+  'event_type',
+  'event_class',
+  'category',
+  'count',
+  'description',
+  'exit_code',
+  'signal',
+  'component_id',
+  'image_id',
+  'start_time',
+  'end_time',
+  'hour_bucket',
+  'received_at',
+  'product_id',
+  'device_group_id',
+  'issue_id',
+] as const;
+const REPORT_ROW = `(${REPORT_COLUMNS.map(() => '?').join(', ')})`;
 
 type DeviceRow = Pick<DeviceEntity, 'id' | 'tenant' | 'product' | 'deviceGroup' | 'installedImages' | 'errorEventsDroppedTotal'>;
 type ClaimedDevice = DeviceRow & { readonly tenant: string };
@@ -111,7 +139,7 @@ export function createErrorReportWriter(deps: ServiceDeps, policy: ErrorReportPo
   /**
    * (device, event ID) pairs already stored, of the ones given. Plain SQL: the ORM's criteria building costs more
    * than the query itself for a few hundred pairs. Per device an IN list, so each branch is a range of the unique
-   * (device, eventId) index.
+   * (device, eventId) index; a flush's pairs take one statement up to REPORT_CHUNK of them.
    */
   async function storedPairs(em: EntityManager, checked: readonly Checked[]): Promise<Set<string>> {
     const wanted = new Map<string, Set<string>>();
@@ -120,18 +148,36 @@ export function createErrorReportWriter(deps: ServiceDeps, policy: ErrorReportPo
       if (!ids) wanted.set(c.device.id, (ids = new Set()));
       for (const e of c.valid) ids.add(e.eventId);
     }
-    const pairs = [...wanted].flatMap(([deviceId, ids]) => [...ids].map((eventId) => ({ deviceId, eventId })));
     const stored = new Set<string>();
-    for (const part of chunks(pairs, CHUNK)) {
-      const byDevice = new Map<string, string[]>();
-      for (const p of part) byDevice.set(p.deviceId, [...(byDevice.get(p.deviceId) ?? []), p.eventId]);
-      const branches = [...byDevice].map(([, eventIds]) => `(device_id = ? and event_id in (${eventIds.map(() => '?').join(', ')}))`);
+    let branches: string[] = [];
+    let params: string[] = [];
+    const lookUp = async (): Promise<void> => {
+      if (branches.length === 0) return;
       const rows: Array<{ device_id: string; event_id: string }> = await em
         .getConnection()
-        .execute(`select device_id, event_id from error_report where ${branches.join(' or ')}`, [...byDevice].flat(2), 'all', em.getTransactionContext());
+        .execute(`select device_id, event_id from error_report where ${branches.join(' or ')}`, params, 'all', em.getTransactionContext());
       for (const r of rows) stored.add(pairKey(r.device_id, r.event_id));
+      branches = [];
+      params = [];
+    };
+    for (const [deviceId, ids] of wanted) {
+      for (const part of chunks([...ids], REPORT_CHUNK)) {
+        if (params.length + part.length > REPORT_CHUNK) await lookUp();
+        branches.push(`(device_id = ? and event_id in (${part.map(() => '?').join(', ')}))`);
+        params.push(deviceId, ...part);
+      }
     }
+    await lookUp();
     return stored;
+  }
+
+  /** Plain SQL, several hundred rows a statement: the ORM's insertMany builds and validates an entity per row. */
+  async function insertReports(em: EntityManager, rows: ReadonlyArray<readonly unknown[]>): Promise<void> {
+    for (const part of chunks(rows, REPORT_CHUNK)) {
+      await em
+        .getConnection()
+        .execute(`insert into error_report (${REPORT_COLUMNS.join(', ')}) values ${part.map(() => REPORT_ROW).join(', ')}`, part.flat(), 'run', em.getTransactionContext());
+    }
   }
 
   async function storeOnce(items: readonly Queued[]): Promise<Flushed> {
@@ -159,7 +205,8 @@ export function createErrorReportWriter(deps: ServiceDeps, policy: ErrorReportPo
           const eventId = e.eventId.toLowerCase();
           if (seenInBatch.has(eventId)) continue; // the same event twice in one batch is one event
           seenInBatch.add(eventId);
-          const reason = await refusalOf(em, policy, claimed, e, now);
+          const verdict = checkEvent(policy, claimed, e, now);
+          const reason = verdict === FORMER_IMAGE ? await imageRefusal(em, claimed, e) : verdict;
           if (reason) checked.refused.push({ eventId: e.eventId, reason });
           else checked.valid.push({ ...e, eventId });
         }
@@ -215,12 +262,15 @@ export function createErrorReportWriter(deps: ServiceDeps, policy: ErrorReportPo
 
       // Unplanned events fold into issues, one statement set for the whole flush.
       const unplanned: IssueEvent[] = [];
-      // Each event's issue key, hashed once.
+      // Each event's issue key; each distinct signature hashed once.
       const keyOf = new Map<ErrorEventInput, string>();
+      const signatures = new Map<string, string>();
       for (const c of checked) {
         for (const event of c.accepted) {
           if (CATEGORY_KINDS[event.category].eventType !== 'Unplanned') continue;
-          const signature = signatureOf(event);
+          const fields = signatureFields(event);
+          let signature = signatures.get(fields);
+          if (signature === undefined) signatures.set(fields, (signature = signatureOf(event)));
           keyOf.set(event, issueKey(c.device.tenant, signature));
           unplanned.push({ tenantId: c.device.tenant, deviceId: c.device.id, signature, event });
         }
@@ -228,16 +278,21 @@ export function createErrorReportWriter(deps: ServiceDeps, policy: ErrorReportPo
       const { issueOf, opened } = await foldIntoIssues(em, unplanned, now);
 
       const reports: Array<{ tenantId: string; report: ErrorReported['report'] }> = [];
-      const rows = checked.flatMap((c) =>
-        c.accepted.map((e) => {
+      const rows: unknown[][] = [];
+      const platform = em.getPlatform();
+      const receivedAt = platform.processDateProperty(now);
+      const receivedIso = now.toISOString();
+      for (const c of checked) {
+        const { tenant, product = null, deviceGroup = null } = c.device;
+        for (const e of c.accepted) {
           const kind = CATEGORY_KINDS[e.category];
           const key = keyOf.get(e);
-          const issueId = key === undefined ? null : (issueOf.get(key) ?? null);
-          const row = {
-            id: newId(),
-            tenant: c.device.tenant,
-            device: c.device.id,
+          const report = {
+            id: newReportId(now.getTime()),
             eventId: e.eventId,
+            deviceId: c.device.id,
+            productId: product,
+            deviceGroupId: deviceGroup,
             eventType: kind.eventType,
             eventClass: kind.eventClass,
             category: e.category,
@@ -247,31 +302,38 @@ export function createErrorReportWriter(deps: ServiceDeps, policy: ErrorReportPo
             signal: e.signal,
             componentId: e.componentId?.toLowerCase() ?? null,
             imageId: e.imageId?.toLowerCase() ?? null,
-            startTime: e.startTime,
-            endTime: e.endTime,
-            hourBucket: hourBucketOf(e.startTime),
-            receivedAt: now,
-            product: c.device.product ?? null,
-            deviceGroup: c.device.deviceGroup ?? null,
-            issue: issueId,
+            startTime: e.startTime.toISOString(),
+            endTime: e.endTime.toISOString(),
+            receivedAt: receivedIso,
+            issueId: key === undefined ? null : (issueOf.get(key) ?? null),
           };
-          reports.push({
-            tenantId: row.tenant,
-            report: {
-              ...row,
-              deviceId: row.device,
-              productId: row.product,
-              deviceGroupId: row.deviceGroup,
-              issueId,
-              startTime: e.startTime.toISOString(),
-              endTime: e.endTime.toISOString(),
-              receivedAt: now.toISOString(),
-            },
-          });
-          return row;
-        }),
-      );
-      for (const part of chunks(rows, CHUNK)) await em.insertMany(ErrorReport, part);
+          reports.push({ tenantId: tenant, report });
+          // In REPORT_COLUMNS order.
+          rows.push([
+            report.id,
+            tenant,
+            report.deviceId,
+            report.eventId,
+            report.eventType,
+            report.eventClass,
+            report.category,
+            report.count,
+            report.description,
+            report.exitCode,
+            report.signal,
+            report.componentId,
+            report.imageId,
+            platform.processDateProperty(e.startTime),
+            platform.processDateProperty(e.endTime),
+            hourBucketOf(e.startTime),
+            receivedAt,
+            product,
+            deviceGroup,
+            report.issueId,
+          ]);
+        }
+      }
+      await insertReports(em, rows);
 
       return {
         now,
