@@ -31,10 +31,12 @@ const CONFLICT_RETRIES = 3;
 const MAX_FLUSH_BATCHES = 256;
 /** Rows or IDs per statement, well under both drivers' parameter limits. */
 const CHUNK = 200;
-/** Event IDs per duplicate lookup and reports per insert (20 columns each): under both drivers' parameter limits. */
+/** Event IDs per duplicate lookup: under both drivers' parameter limits. */
 const REPORT_CHUNK = 1000;
+/** Reports per insert (one JSON parameter each). */
+const INSERT_CHUNK = 2000;
 
-/** error_report's columns in the order insertReports gives them (the entity: error-report.entities.ts). */
+/** error_report's columns, the keys of a row given to insertReports (the entity: error-report.entities.ts). */
 const REPORT_COLUMNS = [
   'id',
   'tenant_id',
@@ -57,7 +59,33 @@ const REPORT_COLUMNS = [
   'device_group_id',
   'issue_id',
 ] as const;
-const REPORT_ROW = `(${REPORT_COLUMNS.map(() => '?').join(', ')})`;
+type ReportRow = Record<(typeof REPORT_COLUMNS)[number], unknown>;
+const COLUMN_LIST = REPORT_COLUMNS.join(', ');
+/**
+ * A flush's reports take one statement, its values written into the SQL text here: MikroORM writes every parameter
+ * into the text anyway, through a quoting path whose per-value cost (and pg's escapeLiteral, which copies a string a
+ * character at a time) outweighs storing the rows. SQLite gets a multi-row VALUES list (its JSON functions unpack
+ * rows slower than it parses literals); PostgreSQL one JSON array, unpacked by json_populate_recordset against the
+ * table's own row type.
+ */
+function insertSql(dialect: 'sqlite' | 'postgresql', rows: readonly ReportRow[]): string {
+  if (dialect === 'sqlite') return `insert into error_report (${COLUMN_LIST}) values ${rows.map((r) => `(${REPORT_COLUMNS.map((c) => sqliteLiteral(r[c])).join(', ')})`).join(', ')}`;
+  return `insert into error_report (${COLUMN_LIST}) select ${COLUMN_LIST} from json_populate_recordset(null::error_report, cast(${postgresLiteral(JSON.stringify(rows))} as json))`;
+}
+
+/** In an SQLite string literal only `'` is special (as MikroORM's own quoting for SQLite has it). */
+function sqliteLiteral(value: unknown): string {
+  if (value === null || value === undefined) return 'null';
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  if (typeof value === 'string') return `'${value.replaceAll("'", "''")}'`;
+  throw new TypeError(`no SQL literal for a ${typeof value}`);
+}
+
+/** PostgreSQL's E'' literal: `'` and `\` doubled, its meaning whatever standard_conforming_strings says. */
+const postgresLiteral = (text: string): string => `E'${text.replaceAll('\\', '\\\\').replaceAll("'", "''")}'`;
+
+/** Which of the two SQL dialects (domain code sees MikroORM's platform, not the driver). */
+const dialectOf = (em: EntityManager): 'sqlite' | 'postgresql' => (/postgre/i.test(em.getPlatform().constructor.name) ? 'postgresql' : 'sqlite');
 
 type DeviceRow = Pick<DeviceEntity, 'id' | 'tenant' | 'product' | 'deviceGroup' | 'installedImages' | 'errorEventsDroppedTotal'>;
 type ClaimedDevice = DeviceRow & { readonly tenant: string };
@@ -171,13 +199,10 @@ export function createErrorReportWriter(deps: ServiceDeps, policy: ErrorReportPo
     return stored;
   }
 
-  /** Plain SQL, several hundred rows a statement: the ORM's insertMany builds and validates an entity per row. */
-  async function insertReports(em: EntityManager, rows: ReadonlyArray<readonly unknown[]>): Promise<void> {
-    for (const part of chunks(rows, REPORT_CHUNK)) {
-      await em
-        .getConnection()
-        .execute(`insert into error_report (${REPORT_COLUMNS.join(', ')}) values ${part.map(() => REPORT_ROW).join(', ')}`, part.flat(), 'run', em.getTransactionContext());
-    }
+  /** Plain SQL, the whole flush in a statement or two: the ORM's insertMany builds and validates an entity per row. */
+  async function insertReports(em: EntityManager, rows: readonly ReportRow[]): Promise<void> {
+    const dialect = dialectOf(em);
+    for (const part of chunks(rows, INSERT_CHUNK)) await em.getConnection().execute(insertSql(dialect, part), [], 'run', em.getTransactionContext());
   }
 
   async function storeOnce(items: readonly Queued[]): Promise<Flushed> {
@@ -278,7 +303,7 @@ export function createErrorReportWriter(deps: ServiceDeps, policy: ErrorReportPo
       const { issueOf, opened } = await foldIntoIssues(em, unplanned, now);
 
       const reports: Array<{ tenantId: string; report: ErrorReported['report'] }> = [];
-      const rows: unknown[][] = [];
+      const rows: ReportRow[] = [];
       const platform = em.getPlatform();
       const receivedAt = platform.processDateProperty(now);
       const receivedIso = now.toISOString();
@@ -308,29 +333,29 @@ export function createErrorReportWriter(deps: ServiceDeps, policy: ErrorReportPo
             issueId: key === undefined ? null : (issueOf.get(key) ?? null),
           };
           reports.push({ tenantId: tenant, report });
-          // In REPORT_COLUMNS order.
-          rows.push([
-            report.id,
-            tenant,
-            report.deviceId,
-            report.eventId,
-            report.eventType,
-            report.eventClass,
-            report.category,
-            report.count,
-            report.description,
-            report.exitCode,
-            report.signal,
-            report.componentId,
-            report.imageId,
-            platform.processDateProperty(e.startTime),
-            platform.processDateProperty(e.endTime),
-            hourBucketOf(e.startTime),
-            receivedAt,
-            product,
-            deviceGroup,
-            report.issueId,
-          ]);
+          rows.push({
+            id: report.id,
+            tenant_id: tenant,
+            device_id: report.deviceId,
+            event_id: report.eventId,
+            event_type: report.eventType,
+            event_class: report.eventClass,
+            category: report.category,
+            count: report.count,
+            description: report.description,
+            exit_code: report.exitCode,
+            signal: report.signal,
+            component_id: report.componentId,
+            image_id: report.imageId,
+            // Each driver's own form of a date (SQLite: epoch milliseconds; PostgreSQL: a Date, ISO in JSON).
+            start_time: platform.processDateProperty(e.startTime),
+            end_time: platform.processDateProperty(e.endTime),
+            hour_bucket: hourBucketOf(e.startTime),
+            received_at: receivedAt,
+            product_id: product,
+            device_group_id: deviceGroup,
+            issue_id: report.issueId,
+          });
         }
       }
       await insertReports(em, rows);

@@ -84,6 +84,40 @@ describe.each(TEST_DATABASES)('error reports on %s', (kind) => {
     expect(announced).toHaveLength(3);
   });
 
+  test('a stored report reads back exactly as it was announced, whatever its description holds', async () => {
+    const { t, ids, productId, groupId } = await fleet(1);
+    const description = `it's a "quoted" \\ back\\slash, ?? $1 -- and ünïcödé`;
+    const crash = event('AppCrash', { description, exitCode: -7, signal: 11, count: 5 });
+    expect((await report(ids[0]!, [crash])).stored).toBe(1);
+
+    const [stored] = (await fx.services.errorReports.listErrorReports(t.admin, { deviceId: ids[0] }, {})).items;
+    const [announced] = fx.events.filter((e): e is ErrorReported => e.type === 'ErrorReported' && e.deviceId === ids[0]);
+    expect(stored).toEqual({
+      ...announced!.report,
+      tenantId: t.tenantId,
+      startTime: new Date(announced!.report.startTime),
+      endTime: new Date(announced!.report.endTime),
+      receivedAt: new Date(announced!.report.receivedAt),
+    });
+    expect(stored).toMatchObject({
+      eventId: crash.eventId,
+      deviceId: ids[0],
+      productId,
+      deviceGroupId: groupId,
+      category: 'AppCrash',
+      count: 5,
+      exitCode: -7,
+      signal: 11,
+      description: `exit_code=-7; signal_status=11; ${description}`,
+      componentId: APP.componentId,
+      imageId: APP.imageId,
+      startTime: crash.startTime,
+      endTime: crash.endTime,
+      receivedAt: fx.clock.now(),
+    });
+    expect(stored!.issueId).not.toBeNull();
+  });
+
   test('groups events by signature into issues with exact device and event counts, and announces each new issue once', async () => {
     const { t, ids } = await fleet(4);
     // Every device crashes with SIGSEGV (2 events of count 3 each on device 0); device 0 and 1 also exit with code 2.
