@@ -29,6 +29,8 @@ import { newReportId } from './report-ids.js';
 const CONFLICT_RETRIES = 3;
 /** Batches in one flush (a batch is at most a few hundred events; see MAX_ERROR_REPORTS_BYTES). */
 const MAX_FLUSH_BATCHES = 256;
+/** Flushes in flight at once on PostgreSQL, for disjoint sets of devices (see the lanes below). */
+const POSTGRES_LANES = 2;
 /** Rows or IDs per statement, well under both drivers' parameter limits. */
 const CHUNK = 200;
 /** Event IDs per duplicate lookup: under both drivers' parameter limits. */
@@ -412,9 +414,23 @@ export function createErrorReportWriter(deps: ServiceDeps, policy: ErrorReportPo
     });
   }
 
-  const flushes = new GroupCommit(flush, { maxBatch: MAX_FLUSH_BATCHES });
+  // PostgreSQL takes concurrent transactions, so the devices are split into lanes by ID, each with its own group
+  // commit: while one lane's flush waits on the database, another's can be built and sent. A device always uses the
+  // same lane, so its batches still reach the database one flush after another, in arrival order (its duplicate
+  // check and hourly limit see everything before them), and two flushes in flight never share a device. What they
+  // may share is an issue: its counter updates serialise on the row lock, in issue-ID order (issue-folding.ts), and
+  // two flushes opening the same issue resolve like two nodes do (a unique violation, and the flush runs again).
+  // SQLite has one writer: one lane.
+  const lanes = Array.from({ length: dialectOf(deps.em) === 'postgresql' ? POSTGRES_LANES : 1 }, () => new GroupCommit(flush, { maxBatch: MAX_FLUSH_BATCHES }));
+  const laneOf = (deviceId: string): GroupCommit<Queued, ErrorIngestResult> => {
+    let h = 0;
+    for (let i = 0; i < deviceId.length; i++) h = (h * 31 + deviceId.charCodeAt(i)) >>> 0;
+    const lane = lanes[h % lanes.length];
+    if (!lane) throw new Error('no group commit lane');
+    return lane;
+  };
 
   return function storeErrorReports(deviceId: string, batch: ErrorReportBatch): Promise<ErrorIngestResult> {
-    return flushes.submit({ deviceId, batch });
+    return laneOf(deviceId).submit({ deviceId, batch });
   };
 }

@@ -262,6 +262,19 @@ describe.each(TEST_DATABASES)('error reports on %s', (kind) => {
     expect(mine.filter((e) => e.type === 'IssueOpened')).toHaveLength(2);
   });
 
+  test('many devices at once (on PostgreSQL in concurrent flushes) open one issue per signature and count every event once', async () => {
+    const { t, ids } = await fleet(16);
+    const shared = { exitCode: 42 };
+    const wave = () => Promise.all(ids.flatMap((id) => [report(id, [event('AppExit', shared), event('Reboot')]), report(id, [event('AppExit', shared)])]));
+    // The first wave opens the issue from several flushes at once; the second only counts into it.
+    for (const results of [await wave(), await wave()]) expect(results.every((r) => r.stored >= 1 && r.duplicates === 0)).toBe(true);
+
+    const issues = await fx.services.errorReports.listIssues(t.admin, {}, 'DEVICE_COUNT', {});
+    expect(issues.items.map((i) => [i.category, i.eventCount, i.deviceCount])).toEqual([['AppExit', 64, 16]]);
+    expect((await fx.services.errorReports.listErrorReports(t.admin, {}, {})).totalCount).toBe(96);
+    expect(fx.events.filter((e) => e.type === 'IssueOpened' && e.tenantId === t.tenantId)).toHaveLength(1);
+  });
+
   test("the hourly limit and the device's drop counter hold across batches stored together", async () => {
     const { t, ids } = await fleet(1);
     const [a, b] = await Promise.all([
