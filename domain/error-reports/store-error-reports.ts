@@ -38,41 +38,47 @@ const REPORT_CHUNK = 1000;
 /** Reports per insert (one JSON parameter each). */
 const INSERT_CHUNK = 2000;
 
-/** error_report's columns, the keys of a row given to insertReports (the entity: error-report.entities.ts). */
+/**
+ * error_report's columns (the entity: error-report.entities.ts) with their PostgreSQL types, in the order of a row
+ * given to insertReports.
+ */
 const REPORT_COLUMNS = [
-  'id',
-  'tenant_id',
-  'device_id',
-  'event_id',
-  'event_type',
-  'event_class',
-  'category',
-  'count',
-  'description',
-  'exit_code',
-  'signal',
-  'component_id',
-  'image_id',
-  'start_time',
-  'end_time',
-  'hour_bucket',
-  'received_at',
-  'product_id',
-  'device_group_id',
-  'issue_id',
+  ['id', 'uuid'],
+  ['tenant_id', 'uuid'],
+  ['device_id', 'text'],
+  ['event_id', 'uuid'],
+  ['event_type', 'text'],
+  ['event_class', 'text'],
+  ['category', 'text'],
+  ['count', 'int'],
+  ['description', 'text'],
+  ['exit_code', 'int'],
+  ['signal', 'int'],
+  ['component_id', 'uuid'],
+  ['image_id', 'uuid'],
+  ['start_time', 'timestamptz'],
+  ['end_time', 'timestamptz'],
+  ['hour_bucket', 'int'],
+  ['received_at', 'timestamptz'],
+  ['product_id', 'uuid'],
+  ['device_group_id', 'uuid'],
+  ['issue_id', 'uuid'],
 ] as const;
-type ReportRow = Record<(typeof REPORT_COLUMNS)[number], unknown>;
-const COLUMN_LIST = REPORT_COLUMNS.join(', ');
+/** One report's values, in REPORT_COLUMNS order. */
+type ReportRow = readonly unknown[];
+const INSERT_INTO = `insert into error_report (${REPORT_COLUMNS.map(([c]) => c).join(', ')})`;
+const FROM_JSON = `select ${REPORT_COLUMNS.map(([, type], i) => `cast(r.v ->> ${i} as ${type})`).join(', ')} from jsonb_array_elements`;
+
 /**
  * A flush's reports take one statement, its values written into the SQL text here: MikroORM writes every parameter
  * into the text anyway, through a quoting path whose per-value cost (and pg's escapeLiteral, which copies a string a
  * character at a time) outweighs storing the rows. SQLite gets a multi-row VALUES list (its JSON functions unpack
- * rows slower than it parses literals); PostgreSQL one JSON array, unpacked by json_populate_recordset against the
- * table's own row type.
+ * rows slower than it parses literals); PostgreSQL one JSON array of rows (jsonb: parsed once, not per column),
+ * unpacked and cast by the server.
  */
 function insertSql(dialect: 'sqlite' | 'postgresql', rows: readonly ReportRow[]): string {
-  if (dialect === 'sqlite') return `insert into error_report (${COLUMN_LIST}) values ${rows.map((r) => `(${REPORT_COLUMNS.map((c) => sqliteLiteral(r[c])).join(', ')})`).join(', ')}`;
-  return `insert into error_report (${COLUMN_LIST}) select ${COLUMN_LIST} from json_populate_recordset(null::error_report, cast(${postgresLiteral(JSON.stringify(rows))} as json))`;
+  if (dialect === 'sqlite') return `${INSERT_INTO} values ${rows.map((r) => `(${r.map(sqliteLiteral).join(', ')})`).join(', ')}`;
+  return `${INSERT_INTO} ${FROM_JSON}(cast(${postgresLiteral(JSON.stringify(rows))} as jsonb)) as r(v)`;
 }
 
 /** In an SQLite string literal only `'` is special (as MikroORM's own quoting for SQLite has it). */
@@ -335,29 +341,29 @@ export function createErrorReportWriter(deps: ServiceDeps, policy: ErrorReportPo
             issueId: key === undefined ? null : (issueOf.get(key) ?? null),
           };
           reports.push({ tenantId: tenant, report });
-          rows.push({
-            id: report.id,
-            tenant_id: tenant,
-            device_id: report.deviceId,
-            event_id: report.eventId,
-            event_type: report.eventType,
-            event_class: report.eventClass,
-            category: report.category,
-            count: report.count,
-            description: report.description,
-            exit_code: report.exitCode,
-            signal: report.signal,
-            component_id: report.componentId,
-            image_id: report.imageId,
-            // Each driver's own form of a date (SQLite: epoch milliseconds; PostgreSQL: a Date, ISO in JSON).
-            start_time: platform.processDateProperty(e.startTime),
-            end_time: platform.processDateProperty(e.endTime),
-            hour_bucket: hourBucketOf(e.startTime),
-            received_at: receivedAt,
-            product_id: product,
-            device_group_id: deviceGroup,
-            issue_id: report.issueId,
-          });
+          // In REPORT_COLUMNS order; dates in each driver's own form (SQLite: epoch milliseconds; PostgreSQL: ISO).
+          rows.push([
+            report.id,
+            tenant,
+            report.deviceId,
+            report.eventId,
+            report.eventType,
+            report.eventClass,
+            report.category,
+            report.count,
+            report.description,
+            report.exitCode,
+            report.signal,
+            report.componentId,
+            report.imageId,
+            platform.processDateProperty(e.startTime),
+            platform.processDateProperty(e.endTime),
+            hourBucketOf(e.startTime),
+            receivedAt,
+            product,
+            deviceGroup,
+            report.issueId,
+          ]);
         }
       }
       await insertReports(em, rows);
