@@ -33,9 +33,9 @@ const MAX_FLUSH_BATCHES = 256;
 const POSTGRES_LANES = 2;
 /** Rows or IDs per statement, well under both drivers' parameter limits. */
 const CHUNK = 200;
-/** Event IDs per duplicate lookup: under both drivers' parameter limits. */
-const REPORT_CHUNK = 1000;
-/** Reports per insert (one JSON parameter each). */
+/** Event IDs per duplicate lookup (a full flush's in one), under both drivers' parameter limits. */
+const REPORT_CHUNK = 5000;
+/** Reports per insert statement. */
 const INSERT_CHUNK = 2000;
 
 /**
