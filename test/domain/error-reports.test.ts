@@ -140,6 +140,20 @@ describe.each(TEST_DATABASES)('error reports on %s', (kind) => {
     expect(filtered.items.map((i) => i.componentId)).toEqual([OTHER_APP.componentId]);
   });
 
+  test("an issue's first and last seen only ever widen, and its counters add up across flushes", async () => {
+    const { t, ids } = await fleet(2);
+    const now = fx.clock.now().getTime();
+    const span = (from: number, to: number) => event('OSCrash', { startTime: new Date(now - from), endTime: new Date(now - to) });
+    await report(ids[0]!, [span(50_000, 40_000)]);
+    await report(ids[1]!, [span(90_000, 45_000)]); // earlier start: first seen widens
+    await report(ids[0]!, [span(48_000, 10_000), span(60_000, 20_000)]); // later end: last seen widens
+    await report(ids[1]!, [span(49_000, 41_000)]); // inside: nothing moves
+
+    const [issue] = (await fx.services.errorReports.listIssues(t.admin, {}, 'LAST_SEEN', {})).items;
+    expect(issue).toMatchObject({ eventCount: 5, deviceCount: 2, firstSeen: new Date(now - 90_000), lastSeen: new Date(now - 10_000) });
+    expect(await fx.services.errorReports.getIssue(t.admin, issue!.id)).toEqual(issue);
+  });
+
   test('refuses events that make no sense for the device, keeping the rest of the batch', async () => {
     const { t, ids } = await fleet(1);
     const now = fx.clock.now().getTime();
