@@ -41,10 +41,12 @@ export interface IssueSignature {
   readonly signal: number | null;
 }
 
+/** The grouping fields as one string: equal for two events exactly when their signatures are. */
+export const signatureFields = (s: IssueSignature): string => [s.category, s.componentId ?? '', s.imageId ?? '', s.exitCode ?? '', s.signal ?? ''].join('|').toLowerCase();
+
 /** What makes two events the same issue. */
 export function signatureOf(s: IssueSignature): string {
-  const key = [s.category, s.componentId ?? '', s.imageId ?? '', s.exitCode ?? '', s.signal ?? ''].join('|').toLowerCase();
-  return createHash('sha256').update(key).digest('hex');
+  return createHash('sha256').update(signatureFields(s)).digest('hex');
 }
 
 export const HOUR_MS = 3_600_000;

@@ -59,8 +59,10 @@ export const ErrorReport = defineEntity({
   tableName: 'error_report',
   properties: {
     id: p.uuid().primary(),
-    tenant: p.manyToOne(Tenant).mapToPk(),
-    device: p.manyToOne(Device).mapToPk(),
+    // No index of their own (SQLite would make one per foreign key): (tenant, startTime, id) and (device, eventId)
+    // lead with them, and every query on either (and a foreign-key check) uses those; each index costs every insert.
+    tenant: p.manyToOne(Tenant).mapToPk().index(false),
+    device: p.manyToOne(Device).mapToPk().index(false),
     eventId: p.uuid(),
     eventType: p.string().length(16).$type<ErrorEventType>(),
     eventClass: p.string().length(16).$type<ErrorEventClass>(),

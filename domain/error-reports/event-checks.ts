@@ -17,7 +17,14 @@ export interface CheckedDevice {
 const INT32_MAX = 2_147_483_647;
 const isInt32 = (n: number | null): boolean => n === null || (Number.isInteger(n) && Math.abs(n) <= INT32_MAX);
 
-export async function refusalOf(em: EntityManager, policy: ErrorReportPolicy, device: CheckedDevice, e: ErrorEventInput, now: Date): Promise<string | null> {
+/** The event names an image its device no longer runs: stored only if its tenant allowed that image (imageRefusal). */
+export const FORMER_IMAGE = Symbol('former image');
+
+/**
+ * Why the event cannot be stored, null if it can, or FORMER_IMAGE when the database decides it (imageRefusal). Synchronous:
+ * only that rare case needs the database, so a batch's events are checked without a promise each.
+ */
+export function checkEvent(policy: ErrorReportPolicy, device: CheckedDevice, e: ErrorEventInput, now: Date): string | null | typeof FORMER_IMAGE {
   // The contract rules these out already; checked again because a batch is stored together with other devices'
   // batches, and a value the database would not take must not cost them their transaction.
   if (!isUuid(e.eventId.toLowerCase())) return 'eventId is not a UUID';
@@ -34,7 +41,12 @@ export async function refusalOf(em: EntityManager, policy: ErrorReportPolicy, de
   const installed = (device.installedImages ?? []).find((i) => i.componentId.toLowerCase() === componentId);
   if (!installed) return `component ${e.componentId} is not installed on this device`;
   if (installed.imageId.toLowerCase() === e.imageId.toLowerCase()) return null;
-  // An event recorded before an update may name the image the device ran then: one its tenant allowed.
-  const known = await em.count(AllowedImage, { tenant: device.tenant, componentId, imageId: e.imageId.toLowerCase() });
+  return FORMER_IMAGE;
+}
+
+/** An event recorded before an update may name the image the device ran then: one its tenant allowed. */
+export async function imageRefusal(em: EntityManager, device: CheckedDevice, e: ErrorEventInput): Promise<string | null> {
+  const componentId = e.componentId?.toLowerCase() ?? '';
+  const known = await em.count(AllowedImage, { tenant: device.tenant, componentId, imageId: e.imageId?.toLowerCase() ?? '' });
   return known > 0 ? null : `image ${e.imageId} is not known for component ${e.componentId}`;
 }

@@ -1,9 +1,9 @@
 /**
  * Folds one flush's unplanned events into issues (one per tenant and signature) in a few statements whatever the
  * number of events: one lookup of the issues, one of the devices they were seen on, the new rows in bulk, and per
- * existing issue one counter update (plus the seen-times, only when they widen).
+ * existing issue one update (its counters, and its seen-times where they widen).
  */
-import { raw, type EntityManager } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/core';
 import { Deployment, DeploymentDevice } from '../deployments/deployment.entities.js';
 import type { IssueOpened } from '../events/events.js';
 import { newId } from '../shared/ids.js';
@@ -61,16 +61,26 @@ export async function foldIntoIssues(em: EntityManager, events: readonly IssueEv
   const opened: OpenedIssue[] = [];
   if (groups.size === 0) return { issueOf, opened };
 
-  const existing = new Map<string, { id: string; firstSeen: Date; lastSeen: Date }>();
+  // Plain SQL, like the reports' own statements: these run once per flush, and the ORM's query building and entity
+  // mapping cost more than the look-ups.
+  const connection = em.getConnection();
+  const trx = em.getTransactionContext();
+  const existing = new Map<string, { id: string }>();
   for (const part of chunks([...groups.values()], CHUNK)) {
     const byTenant = new Map<string, string[]>();
-    for (const g of part) byTenant.set(g.tenantId, [...(byTenant.get(g.tenantId) ?? []), g.signature]);
-    const rows = await em.find(
-      ErrorIssue,
-      { $or: [...byTenant].map(([tenant, signatures]) => ({ tenant, signature: { $in: signatures } })) },
-      { fields: ['id', 'tenant', 'signature', 'firstSeen', 'lastSeen'], disableIdentityMap: true },
+    for (const g of part) {
+      let signatures = byTenant.get(g.tenantId);
+      if (!signatures) byTenant.set(g.tenantId, (signatures = []));
+      signatures.push(g.signature);
+    }
+    const branches = [...byTenant].map(([, signatures]) => `(tenant_id = ? and signature in (${signatures.map(() => '?').join(', ')}))`);
+    const rows: Array<{ id: string; tenant_id: string; signature: string }> = await connection.execute(
+      `select id, tenant_id, signature from error_issue where ${branches.join(' or ')}`,
+      [...byTenant].flat(2),
+      'all',
+      trx,
     );
-    for (const r of rows) existing.set(issueKey(r.tenant, r.signature), { id: r.id, firstSeen: r.firstSeen, lastSeen: r.lastSeen });
+    for (const r of rows) existing.set(issueKey(r.tenant_id, r.signature), { id: r.id });
   }
 
   // Which devices the existing issues were seen on already (a superset query, narrowed here).
@@ -79,14 +89,19 @@ export async function foldIntoIssues(em: EntityManager, events: readonly IssueEv
   const devicesOfExisting = [...new Set([...groups].filter(([key]) => existing.has(key)).flatMap(([, g]) => [...g.devices]))];
   for (const ids of chunks(existingIds, CHUNK)) {
     for (const devices of chunks(devicesOfExisting, CHUNK)) {
-      const rows = await em.find(ErrorIssueDevice, { issue: { $in: ids }, device: { $in: devices } }, { fields: ['issue', 'device'], disableIdentityMap: true });
-      for (const r of rows) seen.add(`${r.issue}\n${r.device}`);
+      const rows: Array<{ issue_id: string; device_id: string }> = await connection.execute(
+        `select issue_id, device_id from error_issue_device where issue_id in (${ids.map(() => '?').join(', ')}) and device_id in (${devices.map(() => '?').join(', ')})`,
+        [...ids, ...devices],
+        'all',
+        trx,
+      );
+      for (const r of rows) seen.add(`${r.issue_id}\n${r.device_id}`);
     }
   }
 
   const newIssues = [];
   const newLinks: Array<{ id: string; issue: string; device: string }> = [];
-  const updates: Array<{ id: string; count: number; newDevices: number; firstSeen: Date | null; lastSeen: Date | null }> = [];
+  const updates: Array<{ id: string; count: number; newDevices: number; firstSeen: Date; lastSeen: Date }> = [];
   for (const [key, g] of [...groups].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     const firstSeen = new Date(g.firstSeen);
     const lastSeen = new Date(g.lastSeen);
@@ -99,8 +114,9 @@ export async function foldIntoIssues(em: EntityManager, events: readonly IssueEv
         id: found.id,
         count: g.count,
         newDevices: fresh.length,
-        firstSeen: firstSeen < found.firstSeen ? firstSeen : null,
-        lastSeen: lastSeen > found.lastSeen ? lastSeen : null,
+        // The flush's own span; the update keeps whichever is wider.
+        firstSeen,
+        lastSeen,
       });
       continue;
     }
@@ -146,16 +162,20 @@ export async function foldIntoIssues(em: EntityManager, events: readonly IssueEv
   }
   for (const rows of chunks(newIssues, CHUNK)) await em.insertMany(ErrorIssue, rows);
   for (const rows of chunks(newLinks, CHUNK)) await em.insertMany(ErrorIssueDevice, rows);
-  // In ID order, so two nodes updating the same issues never wait on each other in a cycle.
+  // In ID order, so two nodes (or lanes) updating the same issues never wait on each other in a cycle. One statement
+  // per issue: the counters add up, and first/last seen only ever widen (in the statement, so concurrent flushes
+  // cannot narrow them).
+  const platform = em.getPlatform();
   for (const u of updates.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) {
-    await em.nativeUpdate(
-      ErrorIssue,
-      { id: u.id },
-      { eventCount: raw(`event_count + ${Math.floor(u.count)}`), ...(u.newDevices > 0 ? { deviceCount: raw(`device_count + ${u.newDevices}`) } : {}) },
+    const first = platform.processDateProperty(u.firstSeen);
+    const last = platform.processDateProperty(u.lastSeen);
+    await connection.execute(
+      `update error_issue set event_count = event_count + ?, device_count = device_count + ?, ` +
+        `first_seen = case when first_seen > ? then ? else first_seen end, last_seen = case when last_seen < ? then ? else last_seen end where id = ?`,
+      [Math.floor(u.count), u.newDevices, first, first, last, last, u.id],
+      'run',
+      trx,
     );
-    // first/last seen only ever widen (conditional, so concurrent flushes cannot narrow them).
-    if (u.firstSeen) await em.nativeUpdate(ErrorIssue, { id: u.id, firstSeen: { $gt: u.firstSeen } }, { firstSeen: u.firstSeen });
-    if (u.lastSeen) await em.nativeUpdate(ErrorIssue, { id: u.id, lastSeen: { $lt: u.lastSeen } }, { lastSeen: u.lastSeen });
   }
   return { issueOf, opened };
 }

@@ -17,19 +17,83 @@ import { newId } from '../shared/ids.js';
 import { chunks, isUniqueViolation } from '../shared/persistence.js';
 import type { ErrorReportPolicy, ServiceDeps } from '../shared/service-deps.js';
 import type { ErrorEventInput, ErrorIngestResult, ErrorReportBatch, InstalledImageView } from '../views.js';
-import { CATEGORY_KINDS, describeEvent, hourBucketOf, signatureOf } from './error-categories.js';
-import { ErrorReport, ErrorReportDrop, type DropReason } from './error-report.entities.js';
-import { refusalOf } from './event-checks.js';
+import { CATEGORY_KINDS, describeEvent, hourBucketOf, signatureFields, signatureOf } from './error-categories.js';
+import { ErrorReportDrop, type DropReason } from './error-report.entities.js';
+import { FORMER_IMAGE, checkEvent, imageRefusal } from './event-checks.js';
 import { GroupCommit } from '../shared/group-commit.js';
 import { createHourlyUsage } from './hourly-usage.js';
 import { foldIntoIssues, issueKey, type IssueEvent, type OpenedIssue } from './issue-folding.js';
+import { newReportId } from './report-ids.js';
 
 /** A unique violation means another node stored the same thing at the same moment: retry the flush afresh. */
 const CONFLICT_RETRIES = 3;
 /** Batches in one flush (a batch is at most a few hundred events; see MAX_ERROR_REPORTS_BYTES). */
 const MAX_FLUSH_BATCHES = 256;
+/** Flushes in flight at once on PostgreSQL, for disjoint sets of devices (see the lanes below). */
+const POSTGRES_LANES = 2;
 /** Rows or IDs per statement, well under both drivers' parameter limits. */
 const CHUNK = 200;
+/** Event IDs per duplicate lookup (a full flush's in one), under both drivers' parameter limits. */
+const REPORT_CHUNK = 5000;
+/** Reports per insert statement. */
+const INSERT_CHUNK = 2000;
+
+/**
+ * error_report's columns (the entity: error-report.entities.ts) with their PostgreSQL types, in the order of a row
+ * given to insertReports.
+ */
+const REPORT_COLUMNS = [
+  ['id', 'uuid'],
+  ['tenant_id', 'uuid'],
+  ['device_id', 'text'],
+  ['event_id', 'uuid'],
+  ['event_type', 'text'],
+  ['event_class', 'text'],
+  ['category', 'text'],
+  ['count', 'int'],
+  ['description', 'text'],
+  ['exit_code', 'int'],
+  ['signal', 'int'],
+  ['component_id', 'uuid'],
+  ['image_id', 'uuid'],
+  ['start_time', 'timestamptz'],
+  ['end_time', 'timestamptz'],
+  ['hour_bucket', 'int'],
+  ['received_at', 'timestamptz'],
+  ['product_id', 'uuid'],
+  ['device_group_id', 'uuid'],
+  ['issue_id', 'uuid'],
+] as const;
+/** One report's values, in REPORT_COLUMNS order. */
+type ReportRow = readonly unknown[];
+const INSERT_INTO = `insert into error_report (${REPORT_COLUMNS.map(([c]) => c).join(', ')})`;
+const FROM_JSON = `select ${REPORT_COLUMNS.map(([, type], i) => `cast(r.v ->> ${i} as ${type})`).join(', ')} from jsonb_array_elements`;
+
+/**
+ * A flush's reports take one statement, its values written into the SQL text here: MikroORM writes every parameter
+ * into the text anyway, through a quoting path whose per-value cost (and pg's escapeLiteral, which copies a string a
+ * character at a time) outweighs storing the rows. SQLite gets a multi-row VALUES list (its JSON functions unpack
+ * rows slower than it parses literals); PostgreSQL one JSON array of rows (jsonb: parsed once, not per column),
+ * unpacked and cast by the server.
+ */
+function insertSql(dialect: 'sqlite' | 'postgresql', rows: readonly ReportRow[]): string {
+  if (dialect === 'sqlite') return `${INSERT_INTO} values ${rows.map((r) => `(${r.map(sqliteLiteral).join(', ')})`).join(', ')}`;
+  return `${INSERT_INTO} ${FROM_JSON}(cast(${postgresLiteral(JSON.stringify(rows))} as jsonb)) as r(v)`;
+}
+
+/** In an SQLite string literal only `'` is special (as MikroORM's own quoting for SQLite has it). */
+function sqliteLiteral(value: unknown): string {
+  if (value === null || value === undefined) return 'null';
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  if (typeof value === 'string') return `'${value.replaceAll("'", "''")}'`;
+  throw new TypeError(`no SQL literal for a ${typeof value}`);
+}
+
+/** PostgreSQL's E'' literal: `'` and `\` doubled, its meaning whatever standard_conforming_strings says. */
+const postgresLiteral = (text: string): string => `E'${text.replaceAll('\\', '\\\\').replaceAll("'", "''")}'`;
+
+/** Which of the two SQL dialects (domain code sees MikroORM's platform, not the driver). */
+const dialectOf = (em: EntityManager): 'sqlite' | 'postgresql' => (/postgre/i.test(em.getPlatform().constructor.name) ? 'postgresql' : 'sqlite');
 
 type DeviceRow = Pick<DeviceEntity, 'id' | 'tenant' | 'product' | 'deviceGroup' | 'installedImages' | 'errorEventsDroppedTotal'>;
 type ClaimedDevice = DeviceRow & { readonly tenant: string };
@@ -111,7 +175,7 @@ export function createErrorReportWriter(deps: ServiceDeps, policy: ErrorReportPo
   /**
    * (device, event ID) pairs already stored, of the ones given. Plain SQL: the ORM's criteria building costs more
    * than the query itself for a few hundred pairs. Per device an IN list, so each branch is a range of the unique
-   * (device, eventId) index.
+   * (device, eventId) index; a flush's pairs take one statement up to REPORT_CHUNK of them.
    */
   async function storedPairs(em: EntityManager, checked: readonly Checked[]): Promise<Set<string>> {
     const wanted = new Map<string, Set<string>>();
@@ -120,18 +184,33 @@ export function createErrorReportWriter(deps: ServiceDeps, policy: ErrorReportPo
       if (!ids) wanted.set(c.device.id, (ids = new Set()));
       for (const e of c.valid) ids.add(e.eventId);
     }
-    const pairs = [...wanted].flatMap(([deviceId, ids]) => [...ids].map((eventId) => ({ deviceId, eventId })));
     const stored = new Set<string>();
-    for (const part of chunks(pairs, CHUNK)) {
-      const byDevice = new Map<string, string[]>();
-      for (const p of part) byDevice.set(p.deviceId, [...(byDevice.get(p.deviceId) ?? []), p.eventId]);
-      const branches = [...byDevice].map(([, eventIds]) => `(device_id = ? and event_id in (${eventIds.map(() => '?').join(', ')}))`);
+    let branches: string[] = [];
+    let params: string[] = [];
+    const lookUp = async (): Promise<void> => {
+      if (branches.length === 0) return;
       const rows: Array<{ device_id: string; event_id: string }> = await em
         .getConnection()
-        .execute(`select device_id, event_id from error_report where ${branches.join(' or ')}`, [...byDevice].flat(2), 'all', em.getTransactionContext());
+        .execute(`select device_id, event_id from error_report where ${branches.join(' or ')}`, params, 'all', em.getTransactionContext());
       for (const r of rows) stored.add(pairKey(r.device_id, r.event_id));
+      branches = [];
+      params = [];
+    };
+    for (const [deviceId, ids] of wanted) {
+      for (const part of chunks([...ids], REPORT_CHUNK)) {
+        if (params.length + part.length > REPORT_CHUNK) await lookUp();
+        branches.push(`(device_id = ? and event_id in (${part.map(() => '?').join(', ')}))`);
+        params.push(deviceId, ...part);
+      }
     }
+    await lookUp();
     return stored;
+  }
+
+  /** Plain SQL, the whole flush in a statement or two: the ORM's insertMany builds and validates an entity per row. */
+  async function insertReports(em: EntityManager, rows: readonly ReportRow[]): Promise<void> {
+    const dialect = dialectOf(em);
+    for (const part of chunks(rows, INSERT_CHUNK)) await em.getConnection().execute(insertSql(dialect, part), [], 'run', em.getTransactionContext());
   }
 
   async function storeOnce(items: readonly Queued[]): Promise<Flushed> {
@@ -159,7 +238,8 @@ export function createErrorReportWriter(deps: ServiceDeps, policy: ErrorReportPo
           const eventId = e.eventId.toLowerCase();
           if (seenInBatch.has(eventId)) continue; // the same event twice in one batch is one event
           seenInBatch.add(eventId);
-          const reason = await refusalOf(em, policy, claimed, e, now);
+          const verdict = checkEvent(policy, claimed, e, now);
+          const reason = verdict === FORMER_IMAGE ? await imageRefusal(em, claimed, e) : verdict;
           if (reason) checked.refused.push({ eventId: e.eventId, reason });
           else checked.valid.push({ ...e, eventId });
         }
@@ -215,12 +295,15 @@ export function createErrorReportWriter(deps: ServiceDeps, policy: ErrorReportPo
 
       // Unplanned events fold into issues, one statement set for the whole flush.
       const unplanned: IssueEvent[] = [];
-      // Each event's issue key, hashed once.
+      // Each event's issue key; each distinct signature hashed once.
       const keyOf = new Map<ErrorEventInput, string>();
+      const signatures = new Map<string, string>();
       for (const c of checked) {
         for (const event of c.accepted) {
           if (CATEGORY_KINDS[event.category].eventType !== 'Unplanned') continue;
-          const signature = signatureOf(event);
+          const fields = signatureFields(event);
+          let signature = signatures.get(fields);
+          if (signature === undefined) signatures.set(fields, (signature = signatureOf(event)));
           keyOf.set(event, issueKey(c.device.tenant, signature));
           unplanned.push({ tenantId: c.device.tenant, deviceId: c.device.id, signature, event });
         }
@@ -228,16 +311,21 @@ export function createErrorReportWriter(deps: ServiceDeps, policy: ErrorReportPo
       const { issueOf, opened } = await foldIntoIssues(em, unplanned, now);
 
       const reports: Array<{ tenantId: string; report: ErrorReported['report'] }> = [];
-      const rows = checked.flatMap((c) =>
-        c.accepted.map((e) => {
+      const rows: ReportRow[] = [];
+      const platform = em.getPlatform();
+      const receivedAt = platform.processDateProperty(now);
+      const receivedIso = now.toISOString();
+      for (const c of checked) {
+        const { tenant, product = null, deviceGroup = null } = c.device;
+        for (const e of c.accepted) {
           const kind = CATEGORY_KINDS[e.category];
           const key = keyOf.get(e);
-          const issueId = key === undefined ? null : (issueOf.get(key) ?? null);
-          const row = {
-            id: newId(),
-            tenant: c.device.tenant,
-            device: c.device.id,
+          const report = {
+            id: newReportId(now.getTime()),
             eventId: e.eventId,
+            deviceId: c.device.id,
+            productId: product,
+            deviceGroupId: deviceGroup,
             eventType: kind.eventType,
             eventClass: kind.eventClass,
             category: e.category,
@@ -247,31 +335,38 @@ export function createErrorReportWriter(deps: ServiceDeps, policy: ErrorReportPo
             signal: e.signal,
             componentId: e.componentId?.toLowerCase() ?? null,
             imageId: e.imageId?.toLowerCase() ?? null,
-            startTime: e.startTime,
-            endTime: e.endTime,
-            hourBucket: hourBucketOf(e.startTime),
-            receivedAt: now,
-            product: c.device.product ?? null,
-            deviceGroup: c.device.deviceGroup ?? null,
-            issue: issueId,
+            startTime: e.startTime.toISOString(),
+            endTime: e.endTime.toISOString(),
+            receivedAt: receivedIso,
+            issueId: key === undefined ? null : (issueOf.get(key) ?? null),
           };
-          reports.push({
-            tenantId: row.tenant,
-            report: {
-              ...row,
-              deviceId: row.device,
-              productId: row.product,
-              deviceGroupId: row.deviceGroup,
-              issueId,
-              startTime: e.startTime.toISOString(),
-              endTime: e.endTime.toISOString(),
-              receivedAt: now.toISOString(),
-            },
-          });
-          return row;
-        }),
-      );
-      for (const part of chunks(rows, CHUNK)) await em.insertMany(ErrorReport, part);
+          reports.push({ tenantId: tenant, report });
+          // In REPORT_COLUMNS order; dates in each driver's own form (SQLite: epoch milliseconds; PostgreSQL: ISO).
+          rows.push([
+            report.id,
+            tenant,
+            report.deviceId,
+            report.eventId,
+            report.eventType,
+            report.eventClass,
+            report.category,
+            report.count,
+            report.description,
+            report.exitCode,
+            report.signal,
+            report.componentId,
+            report.imageId,
+            platform.processDateProperty(e.startTime),
+            platform.processDateProperty(e.endTime),
+            hourBucketOf(e.startTime),
+            receivedAt,
+            product,
+            deviceGroup,
+            report.issueId,
+          ]);
+        }
+      }
+      await insertReports(em, rows);
 
       return {
         now,
@@ -325,9 +420,23 @@ export function createErrorReportWriter(deps: ServiceDeps, policy: ErrorReportPo
     });
   }
 
-  const flushes = new GroupCommit(flush, { maxBatch: MAX_FLUSH_BATCHES });
+  // PostgreSQL takes concurrent transactions, so the devices are split into lanes by ID, each with its own group
+  // commit: while one lane's flush waits on the database, another's can be built and sent. A device always uses the
+  // same lane, so its batches still reach the database one flush after another, in arrival order (its duplicate
+  // check and hourly limit see everything before them), and two flushes in flight never share a device. What they
+  // may share is an issue: its counter updates serialise on the row lock, in issue-ID order (issue-folding.ts), and
+  // two flushes opening the same issue resolve like two nodes do (a unique violation, and the flush runs again).
+  // SQLite has one writer: one lane.
+  const lanes = Array.from({ length: dialectOf(deps.em) === 'postgresql' ? POSTGRES_LANES : 1 }, () => new GroupCommit(flush, { maxBatch: MAX_FLUSH_BATCHES }));
+  const laneOf = (deviceId: string): GroupCommit<Queued, ErrorIngestResult> => {
+    let h = 0;
+    for (let i = 0; i < deviceId.length; i++) h = (h * 31 + deviceId.charCodeAt(i)) >>> 0;
+    const lane = lanes[h % lanes.length];
+    if (!lane) throw new Error('no group commit lane');
+    return lane;
+  };
 
   return function storeErrorReports(deviceId: string, batch: ErrorReportBatch): Promise<ErrorIngestResult> {
-    return flushes.submit({ deviceId, batch });
+    return laneOf(deviceId).submit({ deviceId, batch });
   };
 }

@@ -84,6 +84,40 @@ describe.each(TEST_DATABASES)('error reports on %s', (kind) => {
     expect(announced).toHaveLength(3);
   });
 
+  test('a stored report reads back exactly as it was announced, whatever its description holds', async () => {
+    const { t, ids, productId, groupId } = await fleet(1);
+    const description = `it's a "quoted" \\ back\\slash, ?? $1 -- and ünïcödé`;
+    const crash = event('AppCrash', { description, exitCode: -7, signal: 11, count: 5 });
+    expect((await report(ids[0]!, [crash])).stored).toBe(1);
+
+    const [stored] = (await fx.services.errorReports.listErrorReports(t.admin, { deviceId: ids[0] }, {})).items;
+    const [announced] = fx.events.filter((e): e is ErrorReported => e.type === 'ErrorReported' && e.deviceId === ids[0]);
+    expect(stored).toEqual({
+      ...announced!.report,
+      tenantId: t.tenantId,
+      startTime: new Date(announced!.report.startTime),
+      endTime: new Date(announced!.report.endTime),
+      receivedAt: new Date(announced!.report.receivedAt),
+    });
+    expect(stored).toMatchObject({
+      eventId: crash.eventId,
+      deviceId: ids[0],
+      productId,
+      deviceGroupId: groupId,
+      category: 'AppCrash',
+      count: 5,
+      exitCode: -7,
+      signal: 11,
+      description: `exit_code=-7; signal_status=11; ${description}`,
+      componentId: APP.componentId,
+      imageId: APP.imageId,
+      startTime: crash.startTime,
+      endTime: crash.endTime,
+      receivedAt: fx.clock.now(),
+    });
+    expect(stored!.issueId).not.toBeNull();
+  });
+
   test('groups events by signature into issues with exact device and event counts, and announces each new issue once', async () => {
     const { t, ids } = await fleet(4);
     // Every device crashes with SIGSEGV (2 events of count 3 each on device 0); device 0 and 1 also exit with code 2.
@@ -104,6 +138,20 @@ describe.each(TEST_DATABASES)('error reports on %s', (kind) => {
     expect(opened).toHaveLength(4);
     const filtered = await fx.services.errorReports.listIssues(t.admin, { componentId: OTHER_APP.componentId }, 'LAST_SEEN', {});
     expect(filtered.items.map((i) => i.componentId)).toEqual([OTHER_APP.componentId]);
+  });
+
+  test("an issue's first and last seen only ever widen, and its counters add up across flushes", async () => {
+    const { t, ids } = await fleet(2);
+    const now = fx.clock.now().getTime();
+    const span = (from: number, to: number) => event('OSCrash', { startTime: new Date(now - from), endTime: new Date(now - to) });
+    await report(ids[0]!, [span(50_000, 40_000)]);
+    await report(ids[1]!, [span(90_000, 45_000)]); // earlier start: first seen widens
+    await report(ids[0]!, [span(48_000, 10_000), span(60_000, 20_000)]); // later end: last seen widens
+    await report(ids[1]!, [span(49_000, 41_000)]); // inside: nothing moves
+
+    const [issue] = (await fx.services.errorReports.listIssues(t.admin, {}, 'LAST_SEEN', {})).items;
+    expect(issue).toMatchObject({ eventCount: 5, deviceCount: 2, firstSeen: new Date(now - 90_000), lastSeen: new Date(now - 10_000) });
+    expect(await fx.services.errorReports.getIssue(t.admin, issue!.id)).toEqual(issue);
   });
 
   test('refuses events that make no sense for the device, keeping the rest of the batch', async () => {
@@ -226,6 +274,19 @@ describe.each(TEST_DATABASES)('error reports on %s', (kind) => {
     const mine = fx.events.filter((e) => (e.type === 'ErrorReported' || e.type === 'IssueOpened') && e.tenantId === t.tenantId);
     expect(mine.filter((e) => e.type === 'ErrorReported')).toHaveLength(10);
     expect(mine.filter((e) => e.type === 'IssueOpened')).toHaveLength(2);
+  });
+
+  test('many devices at once (on PostgreSQL in concurrent flushes) open one issue per signature and count every event once', async () => {
+    const { t, ids } = await fleet(16);
+    const shared = { exitCode: 42 };
+    const wave = () => Promise.all(ids.flatMap((id) => [report(id, [event('AppExit', shared), event('Reboot')]), report(id, [event('AppExit', shared)])]));
+    // The first wave opens the issue from several flushes at once; the second only counts into it.
+    for (const results of [await wave(), await wave()]) expect(results.every((r) => r.stored >= 1 && r.duplicates === 0)).toBe(true);
+
+    const issues = await fx.services.errorReports.listIssues(t.admin, {}, 'DEVICE_COUNT', {});
+    expect(issues.items.map((i) => [i.category, i.eventCount, i.deviceCount])).toEqual([['AppExit', 64, 16]]);
+    expect((await fx.services.errorReports.listErrorReports(t.admin, {}, {})).totalCount).toBe(96);
+    expect(fx.events.filter((e) => e.type === 'IssueOpened' && e.tenantId === t.tenantId)).toHaveLength(1);
   });
 
   test("the hourly limit and the device's drop counter hold across batches stored together", async () => {

@@ -4,10 +4,12 @@ import { Migration20261122090640_initial_schema } from './Migration2026112209064
 import { Migration20261122150244_certificate_brokering } from './Migration20261122150244_certificate_brokering.js';
 import { Migration20261202140245_error_reports } from './Migration20261202140245_error_reports.js';
 import { Migration20261202142755_signed_images_and_deployments } from './Migration20261202142755_signed_images_and_deployments.js';
+import { Migration20261203074328_error_report_redundant_indexes } from './Migration20261203074328_error_report_redundant_indexes.js';
 
 export const SQLITE_MIGRATIONS: readonly MigrationObject[] = [
   { name: 'Migration20261122090640_initial_schema', class: Migration20261122090640_initial_schema },
   { name: 'Migration20261122150244_certificate_brokering', class: Migration20261122150244_certificate_brokering },
   { name: 'Migration20261202140245_error_reports', class: Migration20261202140245_error_reports },
   { name: 'Migration20261202142755_signed_images_and_deployments', class: Migration20261202142755_signed_images_and_deployments },
+  { name: 'Migration20261203074328_error_report_redundant_indexes', class: Migration20261203074328_error_report_redundant_indexes },
 ];
