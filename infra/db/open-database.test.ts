@@ -52,6 +52,32 @@ describe('SQLite specifics', () => {
       await db.dispose();
     }
   });
+
+  test('a connection the pool makes later gets the same settings: foreign keys enforced, a busy writer waited for', async () => {
+    const db = await openTestDatabase('sqlite');
+    const realNow = Date.now;
+    try {
+      const settings = async (): Promise<unknown> => {
+        const connection = db.orm.em.fork().getConnection();
+        const [fk] = await connection.execute('pragma foreign_keys');
+        const [busy] = await connection.execute('pragma busy_timeout');
+        return { fk, busy };
+      };
+      const expected = { fk: { foreign_keys: 1 }, busy: { timeout: 5000 } };
+      expect(await settings()).toEqual(expected);
+      // knex's libsql dialect replaces a connection older than 10 s when it is next acquired.
+      const later = realNow() + 60_000;
+      Date.now = () => later;
+      expect(await settings()).toEqual(expected);
+      // And the replacement really enforces them: a row naming a tenant that does not exist is refused.
+      await expect(
+        db.orm.em.fork().getConnection().execute("insert into product (id, tenant_id, name, name_key, description, created_at) values ('00000000-0000-4000-8000-000000000002', '00000000-0000-4000-8000-0000000000ff', 'P', 'p', '', 1)"),
+      ).rejects.toThrow(/FOREIGN KEY/);
+    } finally {
+      Date.now = realNow;
+      await db.dispose();
+    }
+  });
 });
 
 describe('configuration errors', () => {

@@ -44,10 +44,7 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<MikroORM>
 }
 
 async function tuneSqlite(orm: MikroORM): Promise<void> {
-  const connection = orm.em.fork().getConnection();
-  // WAL lets readers (GraphQL queries) run while the broker writes presence; busy_timeout makes a writer wait for
-  // the lock instead of failing with SQLITE_BUSY.
-  await connection.execute('pragma journal_mode = wal');
-  await connection.execute('pragma busy_timeout = 5000');
-  await connection.execute('pragma foreign_keys = on');
+  // WAL lets readers (GraphQL queries) run while the broker writes presence. It is kept in the file; the
+  // per-connection settings are made as the pool opens each connection (orm-config.ts).
+  await orm.em.fork().getConnection().execute('pragma journal_mode = wal');
 }

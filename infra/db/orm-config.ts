@@ -23,6 +23,24 @@ export function databaseKindOf(databaseUrl: string | null): DatabaseKind {
   throw new Error('DATABASE_URL must start with postgres:// or postgresql://');
 }
 
+/** The part of a libsql connection the settings need. */
+interface LibSqlRawConnection {
+  exec(sql: string): unknown;
+}
+
+/**
+ * busy_timeout makes a writer wait for the lock instead of failing with SQLITE_BUSY; foreign_keys has SQLite enforce
+ * the schema's references. (WAL mode is a property of the file: open-database sets it once.)
+ */
+function sqliteConnectionSettings(connection: LibSqlRawConnection, done: (error: Error | null, connection: LibSqlRawConnection) => void): void {
+  try {
+    connection.exec('pragma busy_timeout = 5000; pragma foreign_keys = on');
+    done(null, connection);
+  } catch (e) {
+    done(e instanceof Error ? e : new Error(String(e)), connection);
+  }
+}
+
 export interface OrmConfigInput {
   readonly databaseUrl: string | null;
   readonly dataDir: string;
@@ -46,6 +64,9 @@ export function ormConfig({ databaseUrl, dataDir, log }: OrmConfigInput): Option
       ...common,
       driver: LibSqlDriver,
       dbName: join(dataDir, SQLITE_FILE_NAME),
+      // Per-connection settings go on every connection the pool makes: knex's libsql dialect replaces a connection
+      // older than 10 s when it is next acquired, and a setting made once, on the first, would be lost with it.
+      pool: { afterCreate: sqliteConnectionSettings },
       migrations: { migrationsList: [...SQLITE_MIGRATIONS], transactional: true, allOrNothing: true, snapshot: false },
     };
   }
