@@ -51,7 +51,7 @@ interface Connection {
   readonly actor: Actor;
   readonly log: Logger;
   /** Shared with the other sockets presenting the same key (sharedCredentialRechecks). */
-  readonly recheck: () => Promise<boolean>;
+  readonly recheck: () => boolean | Promise<boolean>;
   readonly release: () => void;
   /** The connection's one handler on the bus, shared by its subscriptions. */
   readonly bus: ConnectionBus;
@@ -127,10 +127,15 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsServer {
         const errors = validate(schema, document, rules);
         if (errors.length > 0) return errors.map((e) => withCode(e, 'GRAPHQL_VALIDATION_FAILED'));
         const requestId = `${connection.id}/${id}`;
-        const credentialStillValid = async (): Promise<boolean> => {
-          const valid = !connection.revoked && (await connection.recheck());
+        const settle = (valid: boolean): boolean => {
           if (!valid) refuse(ctx);
           return valid;
+        };
+        // Synchronous unless the key store must be asked: this runs before every delivery.
+        const credentialStillValid = (): boolean | Promise<boolean> => {
+          if (connection.revoked) return settle(false);
+          const valid = connection.recheck();
+          return typeof valid === 'boolean' ? settle(valid) : valid.then(settle);
         };
         return {
           schema,
