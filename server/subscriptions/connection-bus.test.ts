@@ -1,7 +1,7 @@
 import type { DomainEvent } from '../../domain/events/events.js';
 import { MemoryEventBus } from '../../infra/events/memory-event-bus.js';
 import { countingBus, recordingLogger } from '../test-support/recording.js';
-import { FanOut } from './connection-bus.js';
+import { FanOut, MAX_SLICED_EVENTS } from './connection-bus.js';
 
 const event = (connectionSeq: number): DomainEvent => ({
   type: 'DeviceStatusChanged',
@@ -75,6 +75,15 @@ describe("FanOut: the bus as a graphql-ws server's connections see it", () => {
     expect([...seen.values()].map((s) => s.length)).toEqual([2, 2, 0, 0, 0]);
     for (let i = 0; i < 10; i++) await turn();
     for (const events of seen.values()) expect(events).toEqual([1, 1, 2, 2]);
+  });
+
+  test('a backlog never builds up behind the slices: past the cap, every waiting event is handed over at once', async () => {
+    const fanOut = new FanOut(bus, 1);
+    const seen: number[][] = [[], []];
+    for (const got of seen) fanOut.connection(recordingLogger()).subscribe((e) => got.push(seq(e)));
+    const burst = Array.from({ length: MAX_SLICED_EVENTS + 1 }, (_, i) => i + 1);
+    for (const n of burst) await bus.publish(event(n));
+    expect(seen).toEqual([burst, burst]);
   });
 
   test('a connection that closes mid-fan-out gets nothing more; one that subscribes later gets later events only', async () => {

@@ -10,7 +10,9 @@
  * loop. Each slice's deliveries run (and their frames leave) before the next slice starts, so the first
  * subscribers get the event while the rest are still being served, instead of every frame waiting for the
  * whole fan-out. Events still reach every connection in publish order: an event is handed to all its connections
- * before the next event starts.
+ * before the next event starts. Slicing never lets a backlog build up: past `MAX_SLICED_EVENTS` waiting events
+ * (the server cannot keep up), all of them are handed over at once, and each subscription's bounded buffer
+ * (BusStream) applies its drop-oldest policy as it would without slicing.
  *
  * The server holds one handler on the bus, and only while some connection has a subscription.
  */
@@ -20,6 +22,8 @@ import type { Logger } from '../../domain/shared/logger.js';
 
 /** Subscriptions handed an event per turn of the event loop (a connection is never split). */
 export const DEFAULT_FAN_OUT_SLICE = 32;
+/** Events waiting for their slices past which the backlog is handed over at once. */
+export const MAX_SLICED_EVENTS = 16;
 
 interface Pending {
   readonly event: DomainEvent;
@@ -61,19 +65,24 @@ export class FanOut {
 
   #enqueue(event: DomainEvent): void {
     this.#pending.push({ event, targets: [...this.#active], next: 0 });
-    if (!this.#running) this.#run();
+    if (this.#pending.length > MAX_SLICED_EVENTS) this.#deliver(Number.POSITIVE_INFINITY);
+    else if (!this.#running) this.#run();
   }
 
   readonly #run = (): void => {
     this.#running = true;
-    let budget = this.#slice;
+    this.#deliver(this.#slice);
+    if (this.#pending.length > 0) setImmediate(this.#run);
+    else this.#running = false;
+  };
+
+  /** Hands out pending events, oldest first, to about `budget` subscriptions. */
+  #deliver(budget: number): void {
     for (let head = this.#pending[0]; head && budget > 0; head = this.#pending[0]) {
       while (head.next < head.targets.length && budget > 0) budget -= (head.targets[head.next++] as ConnectionBus).deliver(head.event);
       if (head.next >= head.targets.length) this.#pending.shift();
     }
-    if (this.#pending.length > 0) setImmediate(this.#run);
-    else this.#running = false;
-  };
+  }
 }
 
 export class ConnectionBus implements EventBus {
