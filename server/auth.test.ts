@@ -74,6 +74,19 @@ describe('credentialRechecker: a live subscription asking again', () => {
     expect(calls).toHaveLength(2);
   });
 
+  test('answers without a promise when it needs no lookup (it runs before every delivery of a fan-out)', async () => {
+    const valid = new Set(['k']);
+    let now = 0;
+    const recheck = credentialRechecker(tenancyWith(valid, []), 'k', 1000, () => now);
+    expect(recheck()).toBe(true);
+    now = 1500;
+    valid.delete('k');
+    const asked = recheck();
+    expect(asked).toBeInstanceOf(Promise);
+    expect(await asked).toBe(false);
+    expect(recheck()).toBe(false);
+  });
+
   test('with interval 0 it asks every time, and concurrent asks share one lookup', async () => {
     const calls: string[] = [];
     const recheck = credentialRechecker(tenancyWith(new Set(['k']), calls), 'k', 0);

@@ -53,15 +53,16 @@ export async function authenticate(tenancy: TenancyService, credential: Credenti
 
 /**
  * A re-check of a token with a short memory: a long-lived subscription asks before each event, but the database
- * is asked at most once per `intervalMs` (0: every time). Concurrent asks share one lookup.
+ * is asked at most once per `intervalMs` (0: every time). Concurrent asks share one lookup. An answer that needs
+ * no lookup comes at once, not as a promise (it is asked before every delivery of a fan-out).
  */
-export function credentialRechecker(tenancy: TenancyService, token: string, intervalMs: number, now: () => number = Date.now): () => Promise<boolean> {
+export function credentialRechecker(tenancy: TenancyService, token: string, intervalMs: number, now: () => number = Date.now): () => boolean | Promise<boolean> {
   let checkedAt = now();
   let valid = true;
   let inFlight: Promise<boolean> | null = null;
   return () => {
-    if (!valid) return Promise.resolve(false); // revocation is final: never un-revoke from a stale answer
-    if (intervalMs > 0 && now() - checkedAt < intervalMs) return Promise.resolve(true);
+    if (!valid) return false; // revocation is final: never un-revoke from a stale answer
+    if (intervalMs > 0 && now() - checkedAt < intervalMs) return true;
     inFlight ??= tenancy
       .authenticate(token)
       .then((actor) => {
@@ -78,7 +79,7 @@ export function credentialRechecker(tenancy: TenancyService, token: string, inte
 
 export interface SharedRechecks {
   /** The re-check for `token`, shared with every other holder of the same token; call release() when done. */
-  acquire(token: string): { readonly recheck: () => Promise<boolean>; release(): void };
+  acquire(token: string): { readonly recheck: () => boolean | Promise<boolean>; release(): void };
   /** Tokens currently held (for tests). */
   readonly size: number;
 }
@@ -89,7 +90,7 @@ export interface SharedRechecks {
  * same instant, in the middle of delivering one event. A token is forgotten when its last socket releases it.
  */
 export function sharedCredentialRechecks(tenancy: TenancyService, intervalMs: number, now: () => number = Date.now): SharedRechecks {
-  const held = new Map<string, { recheck: () => Promise<boolean>; holders: number }>();
+  const held = new Map<string, { recheck: () => boolean | Promise<boolean>; holders: number }>();
   return {
     acquire(token) {
       let entry = held.get(token);

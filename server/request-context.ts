@@ -15,7 +15,7 @@ export interface ContextDeps {
   readonly subscriptionBufferSize: number;
 }
 
-const alwaysValid = (): Promise<boolean> => Promise.resolve(true);
+const alwaysValid = (): boolean => true;
 
 export function httpContext(deps: ContextDeps, actor: Actor | null, requestId: string, log: Logger): GatewayContext {
   return {
@@ -36,7 +36,7 @@ export function socketContext(
   actor: Actor,
   requestId: string,
   log: Logger,
-  credentialStillValid: () => Promise<boolean>,
+  credentialStillValid: () => boolean | Promise<boolean>,
 ): GatewayContext {
   return {
     actor,

@@ -84,6 +84,22 @@ describe('BusStream: the bounded buffer between the bus and one subscriber', () 
     await expect(stream.next()).resolves.toEqual({ done: true, value: undefined });
   });
 
+  test('a beforeDeliver that decides at once: nothing to wait for, and a throw ends the stream with its error', async () => {
+    const stream = new BusStream<DomainEvent>(bus, {
+      select: (e) => e,
+      log: recordingLogger(),
+      beforeDeliver: (e) => {
+        if (seq(e) === 2) throw new Error('revoked');
+      },
+    });
+    await bus.publish(event('A', 1));
+    await bus.publish(event('A', 2));
+    expect(seqOf(await stream.next())).toBe(1);
+    await expect(stream.next()).rejects.toThrow('revoked');
+    expect(stream.closed).toBe(true);
+    await expect(stream.next()).resolves.toEqual({ done: true, value: undefined });
+  });
+
   test('a throwing select skips the event without breaking the bus for others', async () => {
     const stream = new BusStream<DomainEvent>(bus, {
       select: (e) => {

@@ -19,8 +19,11 @@ export interface BusStreamOptions<T> {
   readonly select: (event: DomainEvent) => T | null;
   /** @default 256 */
   readonly capacity?: number;
-  /** Runs before each delivery; a rejection ends the stream with that error (e.g. the key was revoked). */
-  readonly beforeDeliver?: (item: T) => Promise<void>;
+  /**
+   * Runs before each delivery; an error (thrown, or a rejection) ends the stream with it (e.g. the key was
+   * revoked). Returns nothing when it can decide at once: it runs for every delivery of a fan-out.
+   */
+  readonly beforeDeliver?: (item: T) => void | Promise<void>;
   readonly log: Logger;
 }
 
@@ -73,17 +76,27 @@ export class BusStream<T> implements AsyncIterableIterator<T, undefined> {
     }
   }
 
-  async next(): Promise<IteratorResult<T, undefined>> {
-    const result = await this.#take();
-    if (result.done || !this.#options.beforeDeliver) return result;
-    try {
-      await this.#options.beforeDeliver(result.value);
-    } catch (e) {
+  // Promise chains rather than async/await: this runs for every delivery of a fan-out, and each await costs.
+  next(): Promise<IteratorResult<T, undefined>> {
+    const check = this.#options.beforeDeliver;
+    const taken = this.#take();
+    return check ? taken.then((result) => (result.done ? result : this.#checked(result, check))) : taken;
+  }
+
+  #checked(result: IteratorYieldResult<T>, check: (item: T) => void | Promise<void>): IteratorResult<T, undefined> | Promise<IteratorResult<T, undefined>> {
+    const fail = (e: unknown): never => {
       this.#close();
       throw e;
+    };
+    // return() may have been called while the check ran: a closed stream delivers nothing more.
+    const deliver = (): IteratorResult<T, undefined> => (this.closed ? { done: true, value: undefined } : result);
+    let pending: void | Promise<void>;
+    try {
+      pending = check(result.value);
+    } catch (e) {
+      return fail(e);
     }
-    // return() may have been called while beforeDeliver ran: a closed stream delivers nothing more.
-    return this.closed ? { done: true, value: undefined } : result;
+    return pending ? pending.then(deliver, fail) : deliver();
   }
 
   #take(): Promise<IteratorResult<T, undefined>> {

@@ -15,11 +15,13 @@ import { GraphQLError, NoSchemaIntrospectionCustomRule, parse, specifiedRules, v
 import { CloseCode, type Context } from 'graphql-ws';
 import { useServer, type Extra } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
+import type { Duplex } from 'node:stream';
 import type { Actor } from '../../domain/shared/actor.js';
 import type { Logger } from '../../domain/shared/logger.js';
 import { authenticate, credentialFromConnectionParams, sharedCredentialRechecks } from '../auth.js';
 import { describeForLog, formatGraphQLError, INTERNAL_MESSAGE, isInternalError, withCode } from '../errors.js';
 import { socketContext, type ContextDeps } from '../request-context.js';
+import { FanOut, type ConnectionBus } from './connection-bus.js';
 import { sharedSubscriptionExecution } from './shared-execution.js';
 import { DEFAULT_MAX_TOKENS, limitRules, type OperationLimits } from '../validation/index.js';
 
@@ -49,8 +51,10 @@ interface Connection {
   readonly actor: Actor;
   readonly log: Logger;
   /** Shared with the other sockets presenting the same key (sharedCredentialRechecks). */
-  readonly recheck: () => Promise<boolean>;
+  readonly recheck: () => boolean | Promise<boolean>;
   readonly release: () => void;
+  /** The connection's one handler on the bus, shared by its subscriptions. */
+  readonly bus: ConnectionBus;
   revoked: boolean;
 }
 
@@ -62,6 +66,8 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsServer {
   const connections = new WeakMap<WsContext, Connection>();
   const rechecks = sharedCredentialRechecks(services.tenancy, options.credentialRecheckMs);
   const wss = new WebSocketServer({ server: httpServer, path });
+  coalesceConsecutiveFrames(wss);
+  const fanOut = new FanOut(options.bus);
 
   const refuse = (ctx: WsContext): void => {
     const connection = connections.get(ctx);
@@ -89,11 +95,14 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsServer {
         if (outcome.status !== 'authenticated') return false; // graphql-ws closes with 4403 Forbidden
         const id = randomUUID();
         const { recheck, release } = rechecks.acquire(outcome.token);
-        connections.set(ctx, { id, actor: outcome.actor, log: log.child({ connectionId: id }), recheck, release, revoked: false });
+        const connectionLog = log.child({ connectionId: id });
+        connections.set(ctx, { id, actor: outcome.actor, log: connectionLog, recheck, release, bus: fanOut.connection(connectionLog), revoked: false });
         return true;
       },
       onClose(ctx) {
-        connections.get(ctx)?.release();
+        const connection = connections.get(ctx);
+        connection?.release();
+        void connection?.bus.close();
       },
       async onSubscribe(ctx, id, payload) {
         const connection = connections.get(ctx);
@@ -118,17 +127,22 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsServer {
         const errors = validate(schema, document, rules);
         if (errors.length > 0) return errors.map((e) => withCode(e, 'GRAPHQL_VALIDATION_FAILED'));
         const requestId = `${connection.id}/${id}`;
-        const credentialStillValid = async (): Promise<boolean> => {
-          const valid = !connection.revoked && (await connection.recheck());
+        const settle = (valid: boolean): boolean => {
           if (!valid) refuse(ctx);
           return valid;
+        };
+        // Synchronous unless the key store must be asked: this runs before every delivery.
+        const credentialStillValid = (): boolean | Promise<boolean> => {
+          if (connection.revoked) return settle(false);
+          const valid = connection.recheck();
+          return typeof valid === 'boolean' ? settle(valid) : valid.then(settle);
         };
         return {
           schema,
           document,
           operationName: payload.operationName ?? null,
           variableValues: payload.variables ?? null,
-          contextValue: socketContext(options, connection.actor, requestId, connection.log.child({ requestId }), credentialStillValid),
+          contextValue: socketContext({ ...options, bus: connection.bus }, connection.actor, requestId, connection.log.child({ requestId }), credentialStillValid),
         };
       },
       onNext(ctx, _id, _payload, _args, result) {
@@ -160,4 +174,41 @@ export function attachGraphQLWs(options: GraphQLWsOptions): GraphQLWsServer {
       }
     },
   };
+}
+
+/**
+ * One event fans out to every subscription of every socket, and graphql-ws writes each subscription's `next`
+ * frame on its own: ten subscriptions on one socket cost ten write syscalls (and ten TCP segments for the client
+ * to read). Frames written to the same socket one after another in one turn of the event loop are held (the
+ * socket is corked) until a frame for another socket comes, or the turn ends, and then leave in one write. A
+ * socket's frames are never held past the current turn, and never behind another socket's.
+ */
+function coalesceConsecutiveFrames(wss: WebSocketServer): void {
+  let corked: Duplex | null = null;
+  let scheduled = false;
+  const release = (): void => {
+    corked?.uncork();
+    corked = null;
+  };
+  const flush = (): void => {
+    scheduled = false;
+    release();
+  };
+  wss.on('connection', (socket, request) => {
+    // ws writes its frames to the upgraded request's socket; its own send() is wrapped on this instance only.
+    const raw = request.socket;
+    const send = socket.send.bind(socket);
+    socket.send = ((data: unknown, ...rest: unknown[]) => {
+      if (corked !== raw) {
+        release();
+        raw.cork();
+        corked = raw;
+        if (!scheduled) {
+          scheduled = true;
+          setImmediate(flush);
+        }
+      }
+      return (send as (...args: unknown[]) => void)(data, ...rest);
+    }) as typeof socket.send;
+  });
 }

@@ -23,7 +23,7 @@ function operationKey(args: ExecutionArgs, printed: string): string {
 
 /** graphql-ws's `subscribe` option: graphql's own subscribe, with executions shared per event (see above). */
 export function sharedSubscriptionExecution(): (args: ExecutionArgs) => Promise<AsyncIterable<ExecutionResult> | ExecutionResult> {
-  const results = new WeakMap<object, Map<string, Promise<ExecutionResult>>>();
+  const results = new WeakMap<object, Map<string, PromiseOrValue<ExecutionResult>>>();
   const printed = new WeakMap<DocumentNode, string>();
   return async (args) => {
     const source = await createSourceEventStream(args);
@@ -34,34 +34,53 @@ export function sharedSubscriptionExecution(): (args: ExecutionArgs) => Promise<
       printed.set(args.document, text);
     }
     const key = operationKey(args, text);
-    const run = (rootValue: unknown): Promise<ExecutionResult> => Promise.resolve(execute({ ...args, rootValue }));
+    const run = (rootValue: unknown): PromiseOrValue<ExecutionResult> => execute({ ...args, rootValue });
     return mapStream(source, (rootValue) => {
       if (typeof rootValue !== 'object' || rootValue === null) return run(rootValue);
       let byOperation = results.get(rootValue);
       if (!byOperation) results.set(rootValue, (byOperation = new Map()));
       let result = byOperation.get(key);
-      if (!result) byOperation.set(key, (result = run(rootValue)));
+      if (result === undefined) {
+        result = run(rootValue);
+        byOperation.set(key, result);
+        // Once settled, later subscribers take the result as it is, without waiting a turn for the promise.
+        if (isPromise(result)) void result.then((r) => byOperation.set(key, r), () => undefined);
+      }
       return result;
     });
   };
 }
 
-/** Like graphql's mapAsyncIterator: return() and throw() reach the source, so its bus handler is released. */
-function mapStream<T>(source: SourceStream, map: (value: unknown) => Promise<T>): AsyncIterableIterator<T, undefined> {
+type PromiseOrValue<T> = T | Promise<T>;
+const isPromise = <T>(value: PromiseOrValue<T>): value is Promise<T> => typeof (value as { then?: unknown } | null)?.then === 'function';
+
+/**
+ * Like graphql's mapAsyncIterator: return() and throw() reach the source, so its bus handler is released. Promise
+ * chains rather than async/await, and a value mapped at once is not wrapped in another promise: this runs for
+ * every delivery of a fan-out.
+ */
+function mapStream<T>(source: SourceStream, map: (value: unknown) => PromiseOrValue<T>): AsyncIterableIterator<T, undefined> {
   const it = source[Symbol.asyncIterator]();
   const close = async (): Promise<void> => {
     await it.return?.();
   };
+  const fail = (e: unknown): Promise<never> =>
+    close().then(() => {
+      throw e;
+    });
+  const yielded = (value: T): IteratorResult<T, undefined> => ({ done: false, value });
   return {
-    async next(): Promise<IteratorResult<T, undefined>> {
-      const r = await it.next();
-      if (r.done) return { done: true, value: undefined };
-      try {
-        return { done: false, value: await map(r.value) };
-      } catch (e) {
-        await close();
-        throw e;
-      }
+    next(): Promise<IteratorResult<T, undefined>> {
+      return it.next().then((r): PromiseOrValue<IteratorResult<T, undefined>> => {
+        if (r.done) return { done: true, value: undefined };
+        let mapped: PromiseOrValue<T>;
+        try {
+          mapped = map(r.value);
+        } catch (e) {
+          return fail(e);
+        }
+        return isPromise(mapped) ? mapped.then(yielded, fail) : yielded(mapped);
+      });
     },
     async return(): Promise<IteratorResult<T, undefined>> {
       await close();

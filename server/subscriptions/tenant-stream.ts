@@ -9,14 +9,20 @@ import type { DeviceView } from '../../domain/views.js';
 import type { GatewayContext } from '../context.js';
 import { BusStream } from './bus-stream.js';
 
+const revokedUnless = (valid: boolean): void => {
+  if (!valid) throw unauthenticated('The API key was revoked');
+};
+
 export function tenantEventStream<T>(ctx: GatewayContext, select: (tenantId: string) => (event: DomainEvent) => T | null): BusStream<T> {
   const { tenantId } = authorizeTenant(ctx.actor, 'tenant.read');
   return new BusStream(ctx.bus, {
     select: select(tenantId),
     capacity: ctx.subscriptionBufferSize,
     log: ctx.log,
-    beforeDeliver: async () => {
-      if (!(await ctx.credentialStillValid())) throw unauthenticated('The API key was revoked');
+    beforeDeliver: () => {
+      const valid = ctx.credentialStillValid();
+      if (typeof valid === 'boolean') return revokedUnless(valid);
+      return valid.then(revokedUnless);
     },
   });
 }
