@@ -7,7 +7,7 @@ import {
 } from '../test/fixtures/pki.js';
 import { deviceIdUri, tenantIdUri } from '../contract/identity.js';
 import { generateKeyPair, issueCertificate } from '../infra/pki/x509.js';
-import { identityFromCertificate, sha256Thumbprint, subjectAltNameUris } from './identity.js';
+import { identityFromCertificate, sha256Thumbprint, subjectAltNameUris, subjectPublicKeyInfo } from './identity.js';
 
 let pki: TestPki;
 beforeAll(async () => {
@@ -24,8 +24,6 @@ describe('identityFromCertificate', () => {
       identity: {
         deviceId: device.deviceId,
         sha256Thumbprint: createHash('sha256').update(certificate.raw).digest('hex').toUpperCase(),
-        serialNumber: certificate.serialNumber.toUpperCase(),
-        notAfter: new Date(certificate.validTo),
         kind: 'identity',
       },
     });
@@ -127,5 +125,30 @@ describe('subjectAltNameUris', () => {
     [`URI:"urn:with\\u002c comma"`, ['urn:with, comma']],
   ] as const)('%s', (san, expected) => {
     expect(subjectAltNameUris(san)).toEqual(expected);
+  });
+});
+
+describe('subjectPublicKeyInfo', () => {
+  test("is the certificate's key exactly as node exports it (SPKI DER), for device, tenant-issued and server certificates", async () => {
+    const device = await makeDeviceIdentity(pki.manufacturingCa);
+    const keys = await generateKeyPair();
+    const tenantIssued = await issueCertificate({
+      issuer: pki.root,
+      publicKey: keys.publicKey,
+      subject: [{ CN: device.deviceId.slice(0, 64) }],
+      validDays: 1,
+      extKeyUsage: 'clientAuth',
+      sanUri: [deviceIdUri(device.deviceId), tenantIdUri('6db2fdfb-a109-4564-99fc-ad9281e5b857')],
+    });
+    for (const pem of [device.certificatePem, tenantIssued, pki.server.certificatePem]) {
+      const certificate = new X509Certificate(pem);
+      expect(subjectPublicKeyInfo(certificate.raw)).toEqual(certificate.publicKey.export({ type: 'spki', format: 'der' }));
+    }
+  });
+
+  test('is null for DER cut short or not a certificate', async () => {
+    const raw = new X509Certificate((await makeDeviceIdentity(pki.manufacturingCa)).certificatePem).raw;
+    for (const cut of [0, 1, 4, 40, 120, 200]) expect(subjectPublicKeyInfo(raw.subarray(0, cut))).toBeNull();
+    expect(subjectPublicKeyInfo(Buffer.from('020101', 'hex'))).toBeNull();
   });
 });

@@ -8,7 +8,7 @@
  *     it names the device and its tenant in SAN URIs, and the service decides by its thumbprint (presence.admit
  *     accepts only certificates it issued, unexpired and unrevoked).
  */
-import { createHash, type JsonWebKey, type X509Certificate } from 'node:crypto';
+import { createHash, type X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { deviceIdFromPublicKey, deviceIdFromUri, DEVICE_ID_URI_PREFIX, tenantIdFromUri, TENANT_ID_URI_PREFIX } from '../contract/identity.js';
 
@@ -19,8 +19,6 @@ export interface PeerIdentity {
   readonly deviceId: string;
   /** SHA-256 of the certificate's DER, upper-case hex (as domain CertificateFacts.sha256Thumbprint). */
   readonly sha256Thumbprint: string;
-  readonly serialNumber: string;
-  readonly notAfter: Date;
   readonly kind: CertificateKind;
 }
 
@@ -66,8 +64,6 @@ export function identityFromCertificate(certificate: X509Certificate): IdentityR
     identity: {
       deviceId: claimed,
       sha256Thumbprint: sha256Thumbprint(certificate),
-      serialNumber: certificate.serialNumber.toUpperCase(),
-      notAfter: new Date(certificate.validTo),
       kind,
     },
   };
@@ -76,20 +72,65 @@ export function identityFromCertificate(certificate: X509Certificate): IdentityR
 export const sha256Thumbprint = (certificate: X509Certificate): string =>
   createHash('sha256').update(certificate.raw).digest('hex').toUpperCase();
 
+/**
+ * The SubjectPublicKeyInfo of every uncompressed P-256 key, up to the point's X||Y: SEQUENCE { SEQUENCE { OID
+ * id-ecPublicKey, OID prime256v1 }, BIT STRING (no unused bits) 0x04 ... }. Named curve only; DER has one encoding.
+ */
+const P256_SPKI_PREFIX = Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200' + '04', 'hex');
+const P256_SPKI_LENGTH = P256_SPKI_PREFIX.length + 64;
+
+/**
+ * The device id of the certificate's key, read from its DER: the certificate's public key as a KeyObject exported
+ * to JWK costs OpenSSL 3 a provider key decode and export, about a third of a millisecond per connection under
+ * load. The DER (already parsed, and for a peer verified, by OpenSSL) is walked element by element to the
+ * SubjectPublicKeyInfo, which must be exactly that of an uncompressed P-256 point.
+ */
 function deviceIdOfKey(certificate: X509Certificate): string | null {
-  const key = certificate.publicKey;
-  if (key.asymmetricKeyType !== 'ec') return null;
-  // The JWK names the curve, so asymmetricKeyDetails (a second native call, per connection) is not needed; a
-  // curve JWK cannot express makes export throw.
-  let jwk: JsonWebKey;
-  try {
-    jwk = key.export({ format: 'jwk' });
-  } catch {
-    return null;
+  const spki = subjectPublicKeyInfo(certificate.raw);
+  if (spki === null || spki.length !== P256_SPKI_LENGTH || !spki.subarray(0, P256_SPKI_PREFIX.length).equals(P256_SPKI_PREFIX)) return null;
+  return deviceIdFromPublicKey(spki.subarray(P256_SPKI_PREFIX.length));
+}
+
+/** One DER element at `at`: where its content starts and where it ends; null if it runs past the end. */
+function derElement(der: Uint8Array, at: number): { readonly tag: number; readonly content: number; readonly end: number } | null {
+  if (at + 2 > der.length) return null;
+  const tag = der[at] ?? 0;
+  let length = der[at + 1] ?? 0;
+  let content = at + 2;
+  if (length & 0x80) {
+    const bytes = length & 0x7f;
+    if (bytes === 0 || bytes > 3 || content + bytes > der.length) return null;
+    length = 0;
+    for (let i = 0; i < bytes; i++) length = length * 256 + (der[content + i] ?? 0);
+    content += bytes;
   }
-  if (jwk.crv !== 'P-256' || typeof jwk.x !== 'string' || typeof jwk.y !== 'string') return null;
-  const point = Buffer.concat([Buffer.from(jwk.x, 'base64url'), Buffer.from(jwk.y, 'base64url')]);
-  return point.length === 64 ? deviceIdFromPublicKey(point) : null;
+  const end = content + length;
+  return end <= der.length ? { tag, content, end } : null;
+}
+
+const SEQUENCE = 0x30;
+/** tbsCertificate's `[0] EXPLICIT Version` (absent for v1). */
+const VERSION_TAG = 0xa0;
+
+/**
+ * RFC 5280 4.1: Certificate ::= SEQUENCE { tbsCertificate SEQUENCE { [0] version OPTIONAL, serialNumber,
+ * signature, issuer, validity, subject, subjectPublicKeyInfo, ... }, ... }. The whole SPKI element, or null.
+ */
+export function subjectPublicKeyInfo(der: Uint8Array): Buffer | null {
+  const certificate = derElement(der, 0);
+  if (certificate?.tag !== SEQUENCE) return null;
+  const tbs = derElement(der, certificate.content);
+  if (tbs?.tag !== SEQUENCE) return null;
+  let at = tbs.content;
+  let element = derElement(der, at);
+  if (element?.tag === VERSION_TAG) element = derElement(der, (at = element.end));
+  // serialNumber, signature, issuer, validity, subject
+  for (let skip = 0; skip < 5; skip++) {
+    if (element === null || element.end > tbs.end) return null;
+    element = derElement(der, (at = element.end));
+  }
+  if (element?.tag !== SEQUENCE || element.end > tbs.end) return null;
+  return Buffer.from(der.buffer, der.byteOffset + at, element.end - at);
 }
 
 /**

@@ -4,7 +4,7 @@
  * next `connectionSeq`, and a disconnect only counts when it carries the current one. Every state change is
  * persisted first and announced after, and only real transitions are announced.
  */
-import { raw, type EntityManager } from '@mikro-orm/core';
+import type { EntityManager, Transaction } from '@mikro-orm/core';
 import type { PresenceService } from '../services.js';
 import { announce } from '../shared/announce.js';
 import { notFound } from '../shared/errors.js';
@@ -13,11 +13,10 @@ import { chunks } from '../shared/persistence.js';
 import type { ServiceDeps } from '../shared/service-deps.js';
 import { normalizeDeviceId } from '../shared/validation.js';
 import type { Admission, ConnectionInfo, DeviceStatusReport } from '../views.js';
-import { DeviceCertificate } from '../certificates/device-certificate.entity.js';
 import { Device, type DeviceEntity } from './device.entity.js';
 
 const RESET_BATCH = 500;
-/** Most connections (or disconnections) recorded in one transaction, and most ids in one `IN (...)` list. */
+/** Most connections (or disconnections) recorded in one statement, and most ids in one `IN (...)` list. */
 const PRESENCE_BATCH = 500;
 /**
  * While presence writes keep coming, how long a connection or disconnection waits for others to share its
@@ -29,6 +28,9 @@ const PRESENCE_WINDOW_MS = 50;
 /** The admission read: by the device table's primary key, nothing else (column names as in the migrations). */
 const admissionSql = (ids: number): string =>
   `select id, tenant_id, revoked_at, certificate_sha256 from device where id in (${Array.from({ length: ids }, () => '?').join(', ')})`;
+/** A tenant-issued certificate the device may connect with: this one, its own, current, not revoked. */
+const issuedCertificateSql =
+  "select 1 from device_certificate where sha256thumbprint = ? and device_id = ? and status in ('ACTIVE', 'SUPERSEDED') and not_after > ? limit 1";
 interface AdmissionRow {
   readonly id: string;
   readonly tenant_id: string | null;
@@ -37,6 +39,36 @@ interface AdmissionRow {
 }
 
 type Announced = Pick<DeviceEntity, 'id' | 'tenant' | 'product' | 'deviceGroup'>;
+
+/** A device as the presence UPDATEs return it (column names as in the migrations). */
+interface DeviceRow {
+  readonly id: string;
+  readonly tenant_id: string | null;
+  readonly product_id: string | null;
+  readonly device_group_id: string | null;
+}
+interface ConnectedRow extends DeviceRow {
+  readonly connection_seq: number | string;
+}
+const announcedOf = (r: DeviceRow): Announced => ({ id: r.id, tenant: r.tenant_id, product: r.product_id, deviceGroup: r.device_group_id });
+
+/** One node's connections (at most PRESENCE_BATCH): online, next sequence, since now, from where. */
+function connectionSql(connections: readonly NewConnection[], now: Date): { sql: string; params: unknown[] } {
+  const first = connections[0];
+  if (!first) throw new Error('no connections');
+  const marks = connections.map(() => '?').join(', ');
+  const ids = connections.map((c) => c.deviceId);
+  const oneAddress = connections.every((c) => c.info.remoteAddress === first.info.remoteAddress);
+  const address = oneAddress ? '?' : `case id ${connections.map(() => 'when ? then ?').join(' ')} end`;
+  const addressParams = oneAddress ? [first.info.remoteAddress] : connections.flatMap((c) => [c.deviceId, c.info.remoteAddress]);
+  return {
+    sql:
+      'update device set connection_seq = connection_seq + 1, online = true, connected_since = ?, last_seen_at = ?, ' +
+      `broker_node_id = ?, remote_address = ${address} where id in (${marks}) ` +
+      'returning id, tenant_id, product_id, device_group_id, connection_seq',
+    params: [now, now, first.info.brokerNodeId, ...addressParams, ...ids],
+  };
+}
 
 interface NewConnection {
   readonly deviceId: string;
@@ -74,87 +106,68 @@ export function createPresenceService(deps: ServiceDeps): PresenceService {
   }
 
   /**
-   * Records a burst of connections in one transaction: one UPDATE per origin (remote address and node), one SELECT
-   * for the new sequence numbers; then announces each. The sequence is incremented by the database, not
-   * read-modify-write: two nodes connecting the same device at once still get distinct sequence numbers, and the
-   * row lock orders them (the SELECT, in the same transaction, reads this transaction's own increment).
+   * Records a burst of connections: per broker node one `UPDATE ... RETURNING` (each device's own remote address by
+   * a CASE when they differ), which bumps the sequence and hands back what the announcement needs; then announces
+   * each. Plain SQL: the ORM's update and find cost several times the statements themselves, once per burst. The
+   * sequence is incremented by the database, not read-modify-write, so two nodes connecting the same device at once
+   * still get distinct sequence numbers (the row lock orders them) and each reads back its own increment. A lone
+   * statement is its own transaction; several (more than one node in a batch) share one.
    */
   async function recordConnections(batch: readonly NewConnection[]): Promise<Array<Recorded | Error>> {
     const now = deps.clock.now();
-    const origins = new Map<string, { info: ConnectionInfo; deviceIds: string[] }>();
+    const byNode = new Map<string, NewConnection[]>();
     for (const c of batch) {
-      const key = JSON.stringify([c.info.remoteAddress, c.info.brokerNodeId]);
-      const origin = origins.get(key) ?? { info: c.info, deviceIds: [] };
-      origin.deviceIds.push(c.deviceId);
-      origins.set(key, origin);
+      const same = byNode.get(c.info.brokerNodeId);
+      if (same) same.push(c);
+      else byNode.set(c.info.brokerNodeId, [c]);
     }
-    const rows = await deps.em.fork().transactional(async (tem) => {
-      for (const { info, deviceIds } of origins.values()) {
-        for (const ids of chunks(deviceIds, PRESENCE_BATCH)) {
-          await tem.nativeUpdate(
-            Device,
-            { id: { $in: ids } },
-            {
-              connectionSeq: raw('connection_seq + 1'),
-              online: true,
-              connectedSince: now,
-              lastSeenAt: now,
-              remoteAddress: info.remoteAddress,
-              brokerNodeId: info.brokerNodeId,
-            },
-          );
-        }
+    const statements = [...byNode.values()].flatMap((connections) => chunks(connections, PRESENCE_BATCH)).map((connections) => connectionSql(connections, now));
+    const connection = deps.em.getConnection();
+    const run = async (ctx?: Transaction): Promise<ConnectedRow[]> => {
+      const rows: ConnectedRow[] = [];
+      for (const { sql, params } of statements) {
+        const some: ConnectedRow[] = await connection.execute(sql, params, 'all', ctx);
+        rows.push(...some);
       }
-      const found: Array<Announced & Pick<DeviceEntity, 'connectionSeq'>> = [];
-      for (const ids of chunks(batch.map((c) => c.deviceId), PRESENCE_BATCH)) {
-        found.push(
-          ...(await tem.find(
-            Device,
-            { id: { $in: ids } },
-            { fields: ['id', 'tenant', 'product', 'deviceGroup', 'connectionSeq'], disableIdentityMap: true },
-          )),
-        );
-      }
-      return found;
-    });
-    const byId = new Map(rows.map((d) => [d.id, d]));
+      return rows;
+    };
+    const rows = statements.length === 1 ? await run() : await connection.transactional((trx) => run(trx));
+    const byId = new Map(rows.map((r) => [r.id, r]));
     const results: Array<Recorded | Error> = [];
     for (const { deviceId } of batch) {
-      const device = byId.get(deviceId);
-      if (!device) {
+      const row = byId.get(deviceId);
+      if (!row) {
         results.push(notFound('Device', deviceId));
         continue;
       }
-      await statusChanged(device, true, device.connectionSeq, now);
-      results.push({ connectionSeq: device.connectionSeq });
+      const connectionSeq = Number(row.connection_seq);
+      await statusChanged(announcedOf(row), true, connectionSeq, now);
+      results.push({ connectionSeq });
     }
     return results;
   }
 
   /**
-   * Records a burst of disconnections in one transaction, each only if it still is the device's current connection,
-   * then announces those that made the transition.
+   * Records a burst of disconnections in one `UPDATE ... RETURNING`, each only if it still is the device's current
+   * connection (its sequence, by a CASE: a batch names each device once), then announces those that made the
+   * transition (the rows returned). PostgreSQL walks an `id IN (...)` list in index order, so two nodes' batches
+   * lock rows in the same order; a batch that does deadlock with something else is retried one by one.
    */
   async function recordDisconnections(batch: readonly EndedConnection[]): Promise<boolean[]> {
     const now = deps.clock.now();
-    const em = deps.em.fork();
-    const changed = await em.transactional(async (tem) => {
-      const out: boolean[] = new Array<boolean>(batch.length).fill(false);
-      // Rows are locked in one fixed (id) order, so two nodes' disconnection batches on PostgreSQL wait for each
-      // other rather than deadlock; a batch that does deadlock with something else is retried one by one.
-      const byIdOrder = batch.map((d, i) => ({ d, i })).sort((a, b) => (a.d.deviceId < b.d.deviceId ? -1 : a.d.deviceId > b.d.deviceId ? 1 : 0));
-      for (const { d, i } of byIdOrder) out[i] = await markOffline(tem, d.deviceId, d.connectionSeq, {}, now);
-      return out;
-    });
-    const wentOffline = batch.filter((_, i) => changed[i]);
-    const rows: Announced[] = [];
-    for (const ids of chunks(wentOffline.map((d) => d.deviceId), PRESENCE_BATCH)) {
-      rows.push(...(await em.find(Device, { id: { $in: ids } }, { fields: ['id', 'tenant', 'product', 'deviceGroup'], disableIdentityMap: true })));
-    }
-    const byId = new Map(rows.map((d) => [d.id, d]));
-    for (const d of wentOffline) {
-      const device = byId.get(d.deviceId);
-      if (device) await statusChanged(device, false, d.connectionSeq, now);
+    const marks = batch.map(() => '?').join(', ');
+    const sql =
+      'update device set online = false, connected_since = null, last_seen_at = ? ' +
+      `where id in (${marks}) and online = true and connection_seq = case id ${batch.map(() => 'when ? then ?').join(' ')} end ` +
+      'returning id, tenant_id, product_id, device_group_id';
+    const params = [now, ...batch.map((d) => d.deviceId), ...batch.flatMap((d) => [d.deviceId, d.connectionSeq])];
+    const rows: DeviceRow[] = await deps.em.getConnection().execute(sql, params, 'all');
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    const changed: boolean[] = [];
+    for (const d of batch) {
+      const row = byId.get(d.deviceId);
+      changed.push(row !== undefined);
+      if (row) await statusChanged(announcedOf(row), false, d.connectionSeq, now);
     }
     return changed;
   }
@@ -204,13 +217,8 @@ export function createPresenceService(deps: ServiceDeps): PresenceService {
       // same device (say, from a compromised CA) is refused even if it verifies.
       const thumbprint = certificateSha256.toUpperCase();
       if (device.certificate_sha256 === thumbprint) return { admitted: true, tenantId };
-      const issued = await deps.em.fork().count(DeviceCertificate, {
-        sha256Thumbprint: thumbprint,
-        device: id,
-        status: { $in: ['ACTIVE', 'SUPERSEDED'] },
-        notAfter: { $gt: deps.clock.now() },
-      });
-      if (issued === 0) return { admitted: false, reason: 'CERTIFICATE_MISMATCH' };
+      const issued: unknown[] = await deps.em.getConnection().execute(issuedCertificateSql, [thumbprint, id, deps.clock.now()], 'all');
+      if (issued.length === 0) return { admitted: false, reason: 'CERTIFICATE_MISMATCH' };
       return { admitted: true, tenantId };
     },
 

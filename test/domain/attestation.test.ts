@@ -221,6 +221,20 @@ describe.each(TEST_DATABASES)('attestation on %s', (kind) => {
     expect(await fx.services.presence.admit(d.id, thumbprint)).toEqual({ admitted: false, reason: 'REVOKED' });
   });
 
+  test('admission refuses an issued certificate presented by another device, and any once it has expired', async () => {
+    const d = await device();
+    const other = await device();
+    const outcome = await fx.services.attestation.attest(d.id, evidence(d, await nonceFor(d.id)));
+    if (!outcome.ok) throw new Error('attestation failed');
+    const { createHash } = await import('node:crypto');
+    const thumbprint = createHash('sha256').update(outcome.certificatePem).digest('hex').toUpperCase();
+    expect(await fx.services.presence.admit(other.id, thumbprint)).toEqual({ admitted: false, reason: 'CERTIFICATE_MISMATCH' });
+    fx.clock.advance(outcome.notAfter.getTime() - fx.clock.now().getTime() - 1000);
+    expect(await fx.services.presence.admit(d.id, thumbprint)).toMatchObject({ admitted: true });
+    fx.clock.advance(1000);
+    expect(await fx.services.presence.admit(d.id, thumbprint)).toEqual({ admitted: false, reason: 'CERTIFICATE_MISMATCH' });
+  });
+
   test('challenge for an unknown device is NOT_FOUND', async () => {
     await expect(fx.services.attestation.challenge('A'.repeat(128))).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
