@@ -13,6 +13,7 @@ import type { DeploymentsService, PresenceService } from '../domain/services.js'
 import type { Logger } from '../domain/shared/logger.js';
 import { errorSummary } from './errors.js';
 import { peerIdentity } from './identity.js';
+import { servedChain } from './tls-listener.js';
 import type { BrokerTlsOptions } from './options.js';
 
 const PAYLOAD_PATH = /^\/images\/([0-9a-f-]{36})\/payload$/;
@@ -115,7 +116,8 @@ export async function startDownloadServer(opts: DownloadServerOptions): Promise<
   const server: Server = createServer(
     {
       key: opts.tls.keyPem,
-      cert: opts.tls.certificatePem,
+      // The chain built once, as the MQTT listener does (not rebuilt and re-verified by OpenSSL per connection).
+      cert: servedChain(opts.tls.certificatePem, opts.tls.trustAnchorsPem),
       ca: [...opts.tls.trustAnchorsPem],
       requestCert: true,
       rejectUnauthorized: true,
