@@ -14,6 +14,19 @@ beforeAll(async () => {
   pki = await makeTestPki();
 });
 
+/** A certificate as the tenant CA issues it after attestation: a new operational key, the device's and a tenant's URIs. */
+async function tenantIssuedCertificate(deviceId: string): Promise<string> {
+  const keys = await generateKeyPair();
+  return issueCertificate({
+    issuer: pki.root,
+    publicKey: keys.publicKey,
+    subject: [{ CN: deviceId.slice(0, 64) }],
+    validDays: 1,
+    extKeyUsage: 'clientAuth',
+    sanUri: [deviceIdUri(deviceId), tenantIdUri('6db2fdfb-a109-4564-99fc-ad9281e5b857')],
+  });
+}
+
 describe('identityFromCertificate', () => {
   test('gives the device id of the SAN and key, and the SHA-256 thumbprint of the DER', async () => {
     const device = await makeDeviceIdentity(pki.manufacturingCa);
@@ -46,20 +59,12 @@ describe('identityFromCertificate', () => {
 
   test('a tenant-issued device certificate (operational key, device and tenant URIs) is of kind tenant', async () => {
     const device = await makeDeviceIdentity(pki.manufacturingCa);
-    const keys = await generateKeyPair();
-    const pem = await issueCertificate({
-      issuer: pki.root,
-      publicKey: keys.publicKey,
-      subject: [{ CN: device.deviceId.slice(0, 64) }],
-      validDays: 1,
-      extKeyUsage: 'clientAuth',
-      sanUri: [deviceIdUri(device.deviceId), tenantIdUri('6db2fdfb-a109-4564-99fc-ad9281e5b857')],
-    });
+    const pem = await tenantIssuedCertificate(device.deviceId);
     expect(identityFromCertificate(new X509Certificate(pem))).toMatchObject({ ok: true, identity: { deviceId: device.deviceId, kind: 'tenant' } });
     // Two tenant URIs: it cannot say whose device it is.
     const twoTenants = await issueCertificate({
       issuer: pki.root,
-      publicKey: keys.publicKey,
+      publicKey: (await generateKeyPair()).publicKey,
       subject: [{ CN: 'x' }],
       validDays: 1,
       extKeyUsage: 'clientAuth',
@@ -131,15 +136,7 @@ describe('subjectAltNameUris', () => {
 describe('subjectPublicKeyInfo', () => {
   test("is the certificate's key exactly as node exports it (SPKI DER), for device, tenant-issued and server certificates", async () => {
     const device = await makeDeviceIdentity(pki.manufacturingCa);
-    const keys = await generateKeyPair();
-    const tenantIssued = await issueCertificate({
-      issuer: pki.root,
-      publicKey: keys.publicKey,
-      subject: [{ CN: device.deviceId.slice(0, 64) }],
-      validDays: 1,
-      extKeyUsage: 'clientAuth',
-      sanUri: [deviceIdUri(device.deviceId), tenantIdUri('6db2fdfb-a109-4564-99fc-ad9281e5b857')],
-    });
+    const tenantIssued = await tenantIssuedCertificate(device.deviceId);
     for (const pem of [device.certificatePem, tenantIssued, pki.server.certificatePem]) {
       const certificate = new X509Certificate(pem);
       expect(subjectPublicKeyInfo(certificate.raw)).toEqual(certificate.publicKey.export({ type: 'spki', format: 'der' }));

@@ -175,19 +175,25 @@ describe.each(TEST_DATABASES)('devices on %s', (kind) => {
       expect(await list({ deviceGroupId: g2!.id, online: true })).toEqual({ ids: [], total: 0 });
     });
 
-    test('a listed device reads exactly as the same device read alone (status, images, dates, assignment)', async () => {
+    /** `count` claimed devices of one tenant, the first `assigned` in a product's group, device `busy` online with a status. */
+    async function listedFleet(count: number, assigned: number, busy: number) {
       const t = await newTenant(fx.services);
-      const ids = await manufacture(fx.services, 2);
+      const ids = await manufacture(fx.services, count);
       await fx.services.devices.claimDevices(t.admin, ids);
-      const product = await fx.services.products.createProduct(t.admin, { name: 'Listed' });
+      const product = await fx.services.products.createProduct(t.admin, { name: `Listed ${count}` });
       const [group] = await fx.services.products.listDeviceGroups(t.admin, { productId: product.id });
-      await fx.services.devices.assignDevices(t.admin, ids.slice(0, 1), group!.id);
-      await fx.services.presence.connected(ids[0]!, { remoteAddress: '127.0.0.1', brokerNodeId: 'n1' });
-      await fx.services.presence.reportStatus(ids[0]!, {
+      await fx.services.devices.assignDevices(t.admin, ids.slice(0, assigned), group!.id);
+      await fx.services.presence.connected(ids[busy]!, { remoteAddress: '127.0.0.1', brokerNodeId: 'n1' });
+      await fx.services.presence.reportStatus(ids[busy]!, {
         osVersion: '24.10',
         uptimeSeconds: 7,
         installedImages: [{ componentId: randomUUID(), imageId: randomUUID(), name: 'app', version: '1' }],
       });
+      return { t, ids, product, group };
+    }
+
+    test('a listed device reads exactly as the same device read alone (status, images, dates, assignment)', async () => {
+      const { t, ids, product, group } = await listedFleet(2, 1, 0);
 
       const page = await fx.services.devices.listDevices(t.admin, {}, { first: 10 });
       const alone = await Promise.all(ids.map((id) => fx.services.devices.getDevice(t.admin, id)));
@@ -201,18 +207,7 @@ describe.each(TEST_DATABASES)('devices on %s', (kind) => {
     });
 
     test('a listing asked for some parts reads each of them exactly as the full listing does, and nothing else', async () => {
-      const t = await newTenant(fx.services);
-      const ids = await manufacture(fx.services, 3);
-      await fx.services.devices.claimDevices(t.admin, ids);
-      const product = await fx.services.products.createProduct(t.admin, { name: 'Parts' });
-      const [group] = await fx.services.products.listDeviceGroups(t.admin, { productId: product.id });
-      await fx.services.devices.assignDevices(t.admin, ids.slice(0, 2), group!.id);
-      await fx.services.presence.connected(ids[1]!, { remoteAddress: '127.0.0.1', brokerNodeId: 'n1' });
-      await fx.services.presence.reportStatus(ids[1]!, {
-        osVersion: '24.10',
-        uptimeSeconds: 7,
-        installedImages: [{ componentId: randomUUID(), imageId: randomUUID(), name: 'app', version: '1' }],
-      });
+      const { t, ids } = await listedFleet(3, 2, 1);
 
       const full = await fx.services.devices.listDevices(t.admin, {}, { first: 2 });
       for (const part of DEVICE_VIEW_PARTS) {
