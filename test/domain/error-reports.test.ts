@@ -194,6 +194,15 @@ describe.each(TEST_DATABASES)('error reports on %s', (kind) => {
     });
   });
 
+  test('a description with a NUL character (the contract allows any string; neither database stores one) is refused per event, not failed as a whole', async () => {
+    const { ids } = await fleet(2);
+    const nul = event('AppCrash', { description: 'before\u0000after' });
+    const result = await report(ids[0]!, [event('OSCrash'), nul]);
+    expect(result).toEqual({ stored: 1, duplicates: 0, rateLimited: 0, refused: [{ eventId: nul.eventId, reason: 'description must not contain NUL characters' }] });
+    // Another device's batch is stored alongside.
+    expect((await report(ids[1]!, [event('AppCrash', { description: 'fine' })])).stored).toBe(1);
+  });
+
   test('an unclaimed device is refused; an unknown one is NOT_FOUND', async () => {
     const [id] = await manufacture(fx.services, 1);
     expect(await errorCodeOf(report(id!, [event('OSCrash')]))).toBe('FORBIDDEN');
