@@ -12,11 +12,11 @@
 import { TLSSocket } from 'node:tls';
 import type { AuthenticateError, Client, ConnectPacket } from 'aedes';
 import type { PresenceService } from '../domain/services.js';
-import type { Logger } from '../domain/shared/logger.js';
+import { BoundLogger, type Logger } from '../domain/shared/logger.js';
 import { CONNACK, ConnectRefusedError, errorSummary, type ConnackRefusalCode } from './errors.js';
 import { peerIdentity, type IdentityResult } from './identity.js';
 import type { BrokerLimits } from './limits.js';
-import { clip, ConnectionLogger, type DeviceSession } from './session.js';
+import { clip, type DeviceSession } from './session.js';
 
 /** MQTT 3.1.1 ([MQTT-3.1.2-2]); the contract speaks nothing else. */
 const MQTT_3_1_1 = 4;
@@ -191,7 +191,7 @@ export function createConnectFlow(deps: ConnectFlowDeps): ConnectFlow {
         deviceId,
         tenantId: admission.tenantId,
         remoteAddress,
-        log: new ConnectionLogger(log, { deviceId, remoteAddress: remoteAddress ?? 'unknown', certificate: kind }),
+        log: new BoundLogger(log, { deviceId, remoteAddress: remoteAddress ?? 'unknown', certificate: kind }),
       },
     };
   }

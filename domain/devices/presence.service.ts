@@ -9,7 +9,7 @@ import type { PresenceService } from '../services.js';
 import { announce } from '../shared/announce.js';
 import { notFound } from '../shared/errors.js';
 import { GroupCommit } from '../shared/group-commit.js';
-import { chunks } from '../shared/persistence.js';
+import { chunks, placeholders } from '../shared/persistence.js';
 import type { ServiceDeps } from '../shared/service-deps.js';
 import { normalizeDeviceId } from '../shared/validation.js';
 import type { Admission, ConnectionInfo, DeviceStatusReport } from '../views.js';
@@ -27,7 +27,7 @@ const PRESENCE_WINDOW_MS = 50;
 
 /** The admission read: by the device table's primary key, nothing else (column names as in the migrations). */
 const admissionSql = (ids: number): string =>
-  `select id, tenant_id, revoked_at, certificate_sha256 from device where id in (${Array.from({ length: ids }, () => '?').join(', ')})`;
+  `select id, tenant_id, revoked_at, certificate_sha256 from device where id in (${placeholders(ids)})`;
 /** A tenant-issued certificate the device may connect with: this one, its own, current, not revoked. */
 const issuedCertificateSql =
   "select 1 from device_certificate where sha256thumbprint = ? and device_id = ? and status in ('ACTIVE', 'SUPERSEDED') and not_after > ? limit 1";
@@ -56,7 +56,7 @@ const announcedOf = (r: DeviceRow): Announced => ({ id: r.id, tenant: r.tenant_i
 function connectionSql(connections: readonly NewConnection[], now: Date): { sql: string; params: unknown[] } {
   const first = connections[0];
   if (!first) throw new Error('no connections');
-  const marks = connections.map(() => '?').join(', ');
+  const marks = placeholders(connections.length);
   const ids = connections.map((c) => c.deviceId);
   const oneAddress = connections.every((c) => c.info.remoteAddress === first.info.remoteAddress);
   const address = oneAddress ? '?' : `case id ${connections.map(() => 'when ? then ?').join(' ')} end`;
@@ -155,7 +155,7 @@ export function createPresenceService(deps: ServiceDeps): PresenceService {
    */
   async function recordDisconnections(batch: readonly EndedConnection[]): Promise<boolean[]> {
     const now = deps.clock.now();
-    const marks = batch.map(() => '?').join(', ');
+    const marks = placeholders(batch.length);
     const sql =
       'update device set online = false, connected_since = null, last_seen_at = ? ' +
       `where id in (${marks}) and online = true and connection_seq = case id ${batch.map(() => 'when ? then ?').join(' ')} end ` +

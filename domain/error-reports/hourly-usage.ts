@@ -7,7 +7,7 @@
  * kept count but committed after it was read) can hide.
  */
 import type { EntityManager } from '@mikro-orm/core';
-import { chunks } from '../shared/persistence.js';
+import { chunks, placeholders } from '../shared/persistence.js';
 import { HOUR_MS } from './error-categories.js';
 
 const MAX_AGE_MS = 5 * 60_000;
@@ -33,7 +33,7 @@ export function createHourlyUsage() {
       const rows: Array<{ device_id: string; n: number | string }> = await em
         .getConnection()
         .execute(
-          `select device_id, count(*) as n from error_report where device_id in (${part.map(() => '?').join(', ')}) and received_at > ?${upper} group by device_id`,
+          `select device_id, count(*) as n from error_report where device_id in (${placeholders(part.length)}) and received_at > ?${upper} group by device_id`,
           [...part, platform.processDateProperty(new Date(from)), ...(to === null ? [] : [platform.processDateProperty(new Date(to))])],
           'all',
           em.getTransactionContext(),

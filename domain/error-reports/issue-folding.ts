@@ -7,7 +7,7 @@ import type { EntityManager } from '@mikro-orm/core';
 import { Deployment, DeploymentDevice } from '../deployments/deployment.entities.js';
 import type { IssueOpened } from '../events/events.js';
 import { newId } from '../shared/ids.js';
-import { chunks } from '../shared/persistence.js';
+import { chunks, placeholders } from '../shared/persistence.js';
 import type { ErrorEventInput } from '../views.js';
 import { CATEGORY_KINDS } from './error-categories.js';
 import { ErrorIssue, ErrorIssueDevice } from './error-report.entities.js';
@@ -73,7 +73,7 @@ export async function foldIntoIssues(em: EntityManager, events: readonly IssueEv
       if (!signatures) byTenant.set(g.tenantId, (signatures = []));
       signatures.push(g.signature);
     }
-    const branches = [...byTenant].map(([, signatures]) => `(tenant_id = ? and signature in (${signatures.map(() => '?').join(', ')}))`);
+    const branches = [...byTenant].map(([, signatures]) => `(tenant_id = ? and signature in (${placeholders(signatures.length)}))`);
     const rows: Array<{ id: string; tenant_id: string; signature: string }> = await connection.execute(
       `select id, tenant_id, signature from error_issue where ${branches.join(' or ')}`,
       [...byTenant].flat(2),
@@ -90,7 +90,7 @@ export async function foldIntoIssues(em: EntityManager, events: readonly IssueEv
   for (const ids of chunks(existingIds, CHUNK)) {
     for (const devices of chunks(devicesOfExisting, CHUNK)) {
       const rows: Array<{ issue_id: string; device_id: string }> = await connection.execute(
-        `select issue_id, device_id from error_issue_device where issue_id in (${ids.map(() => '?').join(', ')}) and device_id in (${devices.map(() => '?').join(', ')})`,
+        `select issue_id, device_id from error_issue_device where issue_id in (${placeholders(ids.length)}) and device_id in (${placeholders(devices.length)})`,
         [...ids, ...devices],
         'all',
         trx,

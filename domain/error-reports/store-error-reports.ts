@@ -14,7 +14,7 @@ import type { ErrorReported } from '../events/events.js';
 import { announce } from '../shared/announce.js';
 import { forbidden, notFound } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
-import { chunks, isUniqueViolation } from '../shared/persistence.js';
+import { chunks, isUniqueViolation, placeholders } from '../shared/persistence.js';
 import type { ErrorReportPolicy, ServiceDeps } from '../shared/service-deps.js';
 import type { ErrorEventInput, ErrorIngestResult, ErrorReportBatch, InstalledImageView } from '../views.js';
 import { CATEGORY_KINDS, describeEvent, hourBucketOf, signatureFields, signatureOf } from './error-categories.js';
@@ -153,7 +153,7 @@ export function createErrorReportWriter(deps: ServiceDeps, policy: ErrorReportPo
       }> = await em
         .getConnection()
         .execute(
-          `select id, tenant_id, product_id, device_group_id, installed_images, error_events_dropped_total from device where id in (${part.map(() => '?').join(', ')})`,
+          `select id, tenant_id, product_id, device_group_id, installed_images, error_events_dropped_total from device where id in (${placeholders(part.length)})`,
           [...part],
           'all',
           em.getTransactionContext(),
@@ -199,7 +199,7 @@ export function createErrorReportWriter(deps: ServiceDeps, policy: ErrorReportPo
     for (const [deviceId, ids] of wanted) {
       for (const part of chunks([...ids], REPORT_CHUNK)) {
         if (params.length + part.length > REPORT_CHUNK) await lookUp();
-        branches.push(`(device_id = ? and event_id in (${part.map(() => '?').join(', ')}))`);
+        branches.push(`(device_id = ? and event_id in (${placeholders(part.length)}))`);
         params.push(deviceId, ...part);
       }
     }

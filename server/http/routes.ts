@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Logger } from '../../domain/shared/logger.js';
+import { BoundLogger, type Logger } from '../../domain/shared/logger.js';
 
 export interface RouteContext {
   /** Also sent back as the `x-request-id` response header, so a caller can quote it. */
@@ -39,36 +39,6 @@ export const healthRoute: HttpRoute = {
     sendJson(res, 200, { status: 'ok' }, { 'cache-control': 'no-store' });
   },
 };
-
-/**
- * A child logger made on first use: most requests never log, and binding a child (pino copies and serialises
- * the bindings) on every request costs more than the lookup that answers it.
- */
-class LazyChildLogger implements Logger {
-  #child: Logger | null = null;
-  constructor(
-    private readonly parent: Logger,
-    private readonly bindings: Record<string, string>,
-  ) {}
-  #log(): Logger {
-    return (this.#child ??= this.parent.child(this.bindings));
-  }
-  debug(obj: object, msg?: string): void {
-    this.#log().debug(obj, msg);
-  }
-  info(obj: object, msg?: string): void {
-    this.#log().info(obj, msg);
-  }
-  warn(obj: object, msg?: string): void {
-    this.#log().warn(obj, msg);
-  }
-  error(obj: object, msg?: string): void {
-    this.#log().error(obj, msg);
-  }
-  child(bindings: Record<string, string>): Logger {
-    return this.#log().child(bindings);
-  }
-}
 
 function pathOf(url: string | undefined): string {
   const raw = url ?? '/';
@@ -106,7 +76,7 @@ export function createRouter(routes: readonly HttpRoute[], log: Logger): (req: I
     const { route, params } = found;
     const method = (req.method ?? 'GET').toUpperCase();
     if (!route.methods.includes(method)) return sendJson(res, 405, { error: 'Method not allowed' }, { allow: route.methods.join(', ') });
-    const ctx: RouteContext = { requestId, log: new LazyChildLogger(log, { requestId }), params };
+    const ctx: RouteContext = { requestId, log: new BoundLogger(log, { requestId }), params };
     route.handle(req, res, ctx).catch((e: unknown) => {
       ctx.log.error({ err: e instanceof Error ? { name: e.name, message: e.message, stack: e.stack } : String(e), path: String(route.path) }, 'HTTP route failed');
       if (!res.headersSent) sendJson(res, 500, { error: 'Internal server error' });
