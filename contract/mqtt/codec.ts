@@ -1,7 +1,8 @@
 /** JSON over UTF-8, validated against the message's schema. Errors name the field and what arrived. */
 import type { Static, TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
-import { Attestation, AttestationResult, Challenge, ChallengeRequest, ErrorReply, ErrorReports, StatusReport, UpdateStatus, UpdateTarget } from './messages.js';
+import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors';
+import { Attestation, AttestationResult, Challenge, ChallengeRequest, ErrorReply, ErrorReports, StatusReport, TEXT_PATTERN, UpdateStatus, UpdateTarget } from './messages.js';
 import type { DownMessage, UpMessage } from './topics.js';
 
 /** Message names are unique across both directions, so one table serves both. */
@@ -42,8 +43,12 @@ export function decode<M extends keyof Schemas>(message: M, payload: Uint8Array)
   const c = checker(message);
   if (c.Check(json)) return { ok: true, value: json as Payload<M> };
   const first = c.Errors(json).First();
-  return { ok: false, error: first ? `${first.path || '/'}: ${first.message}` : 'payload does not match the schema' };
+  return { ok: false, error: first ? `${first.path || '/'}: ${explain(first)}` : 'payload does not match the schema' };
 }
+
+/** TypeBox's message, but the text rule in words: its pattern would tell a device maker little. */
+const explain = (e: ValueError): string =>
+  e.type === ValueErrorType.StringPattern && e.schema.pattern === TEXT_PATTERN ? 'must not contain NUL characters' : e.message;
 
 export function encode<M extends keyof Schemas>(_message: M, value: Payload<M>): Buffer {
   return Buffer.from(JSON.stringify(value), 'utf8');

@@ -12,12 +12,20 @@ const DeviceId = Type.String({ pattern: '^[0-9A-F]{128}$' });
 /** UTC, as Date.prototype.toISOString writes it. */
 const IsoTime = Type.String({ pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,6})?Z$' });
 
+/**
+ * Every free-text field, both directions: any characters but NUL (U+0000), which neither database the service runs
+ * on can store in text. Other control characters (tab, newline, …) stay allowed: they are stored as sent, and
+ * devices in the field may send them today. The domain states the same rule (domain/shared/validation.ts).
+ */
+export const TEXT_PATTERN = '^[^\\x00]*$';
+const Text = (length: { minLength?: number; maxLength: number }) => Type.String({ ...length, pattern: TEXT_PATTERN });
+
 export const InstalledImage = Type.Object(
   {
     componentId: Guid,
     imageId: Guid,
-    name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
-    version: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    name: Type.Optional(Text({ minLength: 1, maxLength: 100 })),
+    version: Type.Optional(Text({ minLength: 1, maxLength: 64 })),
     /** SHA-256 of the installed image package, lower- or upper-case hex: the measurement attestation checks. */
     sha256: Type.Optional(Sha256Hex),
   },
@@ -28,7 +36,7 @@ export const InstalledImage = Type.Object(
 export const StatusReport = Type.Object(
   {
     v: Type.Literal(1),
-    osVersion: Type.String({ minLength: 1, maxLength: 64 }),
+    osVersion: Text({ minLength: 1, maxLength: 64 }),
     uptimeSeconds: Type.Integer({ minimum: 0, maximum: 10 * 365 * 24 * 3600 }),
     installedImages: Type.Array(InstalledImage, { maxItems: 64 }),
   },
@@ -72,13 +80,13 @@ export const AttestationStatement = Type.Object(
     deviceId: DeviceId,
     measurements: Type.Object(
       {
-        osVersion: Type.String({ minLength: 1, maxLength: 64 }),
+        osVersion: Text({ minLength: 1, maxLength: 64 }),
         images: Type.Array(ImageMeasurement, { maxItems: 64 }),
       },
       { additionalProperties: false },
     ),
     /** PKCS#10, PEM. */
-    csr: Type.String({ minLength: 1, maxLength: 8192, pattern: '-----BEGIN CERTIFICATE REQUEST-----' }),
+    csr: Type.String({ minLength: 1, maxLength: 8192, pattern: '^[^\\x00]*-----BEGIN CERTIFICATE REQUEST-----[^\\x00]*$' }),
   },
   { additionalProperties: false },
 );
@@ -124,9 +132,9 @@ export const AttestationResult = Type.Union([
       requestId: RequestId,
       result: Type.Literal('ISSUED'),
       /** The device certificate, signed by the tenant's active CA. */
-      certificatePem: Type.String({ maxLength: 8192 }),
+      certificatePem: Text({ maxLength: 8192 }),
       /** The issuing tenant CA, then the platform root (PEM): what the device presents after its certificate. */
-      chainPem: Type.String({ maxLength: 16384 }),
+      chainPem: Text({ maxLength: 16384 }),
       serialNumber: Type.String({ pattern: '^[0-9A-F]{1,64}$' }),
       notBefore: IsoTime,
       notAfter: IsoTime,
@@ -139,7 +147,7 @@ export const AttestationResult = Type.Union([
       requestId: RequestId,
       result: Type.Literal('REFUSED'),
       reason: Type.Union(ATTESTATION_REFUSALS.map((r) => Type.Literal(r))),
-      message: Type.String({ maxLength: 500 }),
+      message: Text({ maxLength: 500 }),
     },
     { additionalProperties: false },
   ),
@@ -174,6 +182,10 @@ export const ErrorEvent = Type.Object(
     exitCode: Type.Optional(Type.Integer({ minimum: -2147483648, maximum: 2147483647 })),
     /** The signal that ended the application (e.g. 11, SIGSEGV). */
     signal: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
+    /**
+     * The one string the schema lets hold a NUL: the service refuses such an event alone (a per-event check, like
+     * endTime), so one bad description never costs the batch's other events.
+     */
     description: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
     /** How many times the event happened between startTime and endTime. */
     count: Type.Integer({ minimum: 1, maximum: 100000 }),
@@ -209,15 +221,15 @@ export const TargetImage = Type.Object(
   {
     imageId: Guid,
     componentId: Guid,
-    name: Type.String({ minLength: 1, maxLength: 100 }),
-    version: Type.String({ minLength: 1, maxLength: 64 }),
+    name: Text({ minLength: 1, maxLength: 100 }),
+    version: Text({ minLength: 1, maxLength: 64 }),
     type: Type.Union([Type.Literal('Application'), Type.Literal('BoardConfig'), Type.Literal('OS')]),
     sha256: Sha256Hex,
     size: Type.Integer({ minimum: 0 }),
     /** base64 ECDSA P-256 signature over the metadata (contract/image/PACKAGE.md). */
-    signature: Type.String({ minLength: 86, maxLength: 88 }),
+    signature: Text({ minLength: 86, maxLength: 88 }),
     /** HTTPS URL of the payload; the device downloads it with its certificate (mutual TLS). */
-    url: Type.String({ minLength: 1, maxLength: 500, pattern: '^https://' }),
+    url: Type.String({ minLength: 1, maxLength: 500, pattern: '^https://[^\\x00]*$' }),
   },
   { additionalProperties: false },
 );
@@ -251,7 +263,7 @@ export const UpdateStatus = Type.Object(
     imageId: Guid,
     state: Type.Union(UPDATE_STATES.map((s) => Type.Literal(s))),
     /** Why it failed or was rejected (e.g. "signature", "sha256"). */
-    reason: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    reason: Type.Optional(Text({ minLength: 1, maxLength: 200 })),
   },
   { additionalProperties: false },
 );
@@ -265,9 +277,9 @@ export const ErrorReply = Type.Object(
   {
     v: Type.Literal(1),
     code: Type.Union(DEVICE_ERROR_CODES.map((c) => Type.Literal(c))),
-    message: Type.String({ maxLength: 500 }),
+    message: Text({ maxLength: 500 }),
     /** The topic of the refused message. */
-    topic: Type.String({ maxLength: 300 }),
+    topic: Text({ maxLength: 300 }),
   },
   { additionalProperties: false },
 );

@@ -4,6 +4,8 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors';
+import { NO_NUL_PATTERN, NUL_REFUSAL } from '../shared/validation.js';
 
 const Guid = Type.String({ pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' });
 
@@ -14,7 +16,7 @@ export const Statement = Type.Object(
     deviceId: Type.String({ pattern: '^[0-9A-F]{128}$' }),
     measurements: Type.Object(
       {
-        osVersion: Type.String({ minLength: 1, maxLength: 64 }),
+        osVersion: Type.String({ minLength: 1, maxLength: 64, pattern: NO_NUL_PATTERN }),
         images: Type.Array(
           Type.Object({ componentId: Guid, imageId: Guid, sha256: Type.String({ pattern: '^[0-9a-fA-F]{64}$' }) }, { additionalProperties: false }),
           { maxItems: 64 },
@@ -22,7 +24,7 @@ export const Statement = Type.Object(
       },
       { additionalProperties: false },
     ),
-    csr: Type.String({ minLength: 1, maxLength: 8192, pattern: '-----BEGIN CERTIFICATE REQUEST-----' }),
+    csr: Type.String({ minLength: 1, maxLength: 8192, pattern: '^[^\\x00]*-----BEGIN CERTIFICATE REQUEST-----[^\\x00]*$' }),
   },
   { additionalProperties: false },
 );
@@ -41,5 +43,7 @@ export function parseStatement(bytes: Uint8Array): ParsedStatement {
   }
   if (check.Check(json)) return { ok: true, statement: json };
   const first = check.Errors(json).First();
-  return { ok: false, reason: first ? `statement${first.path || '/'}: ${first.message}` : 'statement does not match the schema' };
+  return { ok: false, reason: first ? `statement${first.path || '/'}: ${explain(first)}` : 'statement does not match the schema' };
 }
+
+const explain = (e: ValueError): string => (e.type === ValueErrorType.StringPattern && e.schema.pattern === NO_NUL_PATTERN ? NUL_REFUSAL : e.message);

@@ -14,7 +14,7 @@ import { badInput, conflict, notFound, unauthenticated } from '../shared/errors.
 import { isUuid, newId } from '../shared/ids.js';
 import { isUniqueViolation } from '../shared/persistence.js';
 import type { ServiceDeps } from '../shared/service-deps.js';
-import { requireDeviceId, requireUuid } from '../shared/validation.js';
+import { refuseNul, requireDeviceId, requireUuid } from '../shared/validation.js';
 import { Tenant } from '../tenancy/tenant.entity.js';
 import type { AllowedImageView, DeviceView, OsReleaseView } from '../views.js';
 import { certificateChanged } from './certificate-events.js';
@@ -61,6 +61,7 @@ export function createCertificatesService(deps: ServiceDeps): CertificatesServic
       const user = authorizeTenant(actor, 'device.revoke');
       const why = typeof reason === 'string' ? reason.trim() : '';
       if (why.length < 1 || why.length > REASON_MAX_LENGTH) throw badInput('reason', `must be 1..${REASON_MAX_LENGTH} characters`);
+      refuseNul('reason', why);
       const em = deps.em.fork();
       const device = await ownDevice(em, user.tenantId, deviceId);
       const now = deps.clock.now();

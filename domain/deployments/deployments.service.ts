@@ -19,7 +19,7 @@ import { badInput, conflict, notFound } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
 import { decodeCursor, encodeCursor, pageSize, type Page, type PageRequest } from '../shared/pagination.js';
 import type { ServiceDeps } from '../shared/service-deps.js';
-import { normalizeDeviceId, requireDeviceId, requireOneOf, requireUuid } from '../shared/validation.js';
+import { normalizeDeviceId, refuseNul, requireDeviceId, requireOneOf, requireUuid } from '../shared/validation.js';
 import type { DeploymentDeviceView, DeploymentView, DeviceTarget, DeviceUpdateView, ImageView, UpdateReport } from '../views.js';
 import { Deployment, DeploymentDevice, type DeploymentDeviceEntity, type DeploymentEntity } from './deployment.entities.js';
 import { insertRows, loadTargetDevice, reconcileWithInstalled, resolveTarget, resolveTargets, storeRowStates, type ResolvedTarget } from './device-targets.js';
@@ -375,6 +375,7 @@ export function createDeploymentsService(deps: ServiceDeps): DeploymentsService 
 
     async haltDeployment(actor: Actor | null, deploymentId: string, reason: string | null): Promise<DeploymentView> {
       const user = authorizeTenant(actor, 'deployment.write');
+      if (reason !== null) refuseNul('reason', reason);
       const em = deps.em.fork();
       const d = await ownDeployment(em, user.tenantId, deploymentId);
       if (d.state !== 'ACTIVE') throw conflict(`The deployment is ${d.state}`);

@@ -4,6 +4,7 @@ import { AllowedImage } from '../certificates/measurement.entities.js';
 import { isUuid } from '../shared/ids.js';
 import type { InstalledImageView } from '../views.js';
 import type { ErrorReportPolicy } from '../shared/service-deps.js';
+import { hasNul, NUL_REFUSAL } from '../shared/validation.js';
 import type { ErrorEventInput } from '../views.js';
 import { needsImage } from './error-categories.js';
 
@@ -31,8 +32,8 @@ export function checkEvent(policy: ErrorReportPolicy, device: CheckedDevice, e: 
   if ((e.componentId !== null && !isUuid(e.componentId.toLowerCase())) || (e.imageId !== null && !isUuid(e.imageId.toLowerCase()))) return 'componentId and imageId must be UUIDs';
   if (Number.isNaN(e.startTime.getTime()) || Number.isNaN(e.endTime.getTime())) return 'startTime or endTime is not a date';
   if (!isInt32(e.count) || e.count < 1 || !isInt32(e.exitCode) || !isInt32(e.signal)) return 'count, exitCode and signal must be integers in range';
-  // The contract takes any string, but neither database stores a NUL in text (and SQLite's parser ends a statement there).
-  if (e.description?.includes('\u0000')) return 'description must not contain NUL characters';
+  // Not ruled out by the contract, so that an event with one is refused alone (the text rule of shared/validation).
+  if (e.description !== null && hasNul(e.description)) return `description ${NUL_REFUSAL}`;
   if (e.startTime.getTime() > e.endTime.getTime()) return 'startTime is after endTime';
   if (e.endTime.getTime() > now.getTime() + policy.maxClockSkewSeconds * 1000) return 'endTime is in the future';
   if (e.endTime.getTime() < now.getTime() - policy.retentionDays * DAY_MS) return `older than the ${policy.retentionDays}-day retention`;

@@ -11,7 +11,7 @@ import { authorizePlatform, authorizeTenant } from '../shared/authorize.js';
 import { badInput, conflict, forbidden, notFound, unauthenticated } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
 import type { ServiceDeps } from '../shared/service-deps.js';
-import { requireName, requireOneOf, requireUuid } from '../shared/validation.js';
+import { refuseNul, requireName, requireOneOf, requireUuid } from '../shared/validation.js';
 import type { ImageInput, ImageView, IssuedSigningKey, OsFeedReleaseView, SigningKeyView } from '../views.js';
 import { Image, OsFeedRelease, SigningKey, type ImageEntity, type OsFeedReleaseEntity } from './image.entities.js';
 import { PayloadTooLargeError, type ImageStorage } from './image-storage.port.js';
@@ -105,11 +105,13 @@ export function createImagesService(deps: ServiceDeps, storage: ImageStorage, co
       if (!/^[0-9a-f]{64}$/.test(sha256)) throw badInput('sha256', 'must be 64 hex characters');
       if (!Number.isSafeInteger(input.size) || input.size < 0) throw badInput('size', 'must be a whole number of bytes');
       if (input.size > config.maxImageBytes) throw badInput('size', `at most ${config.maxImageBytes} bytes`);
+      // Base64 decoding skips what is not base64, so a NUL would verify and then fail to be stored.
+      const signature = refuseNul('signature', String(input.signature ?? ''));
       const metadata = { componentId, name, version, type, sha256, size: input.size };
 
       const em = deps.em.fork();
       const keys = await em.find(SigningKey, { tenant: owner.tenantId });
-      const signer = keys.find((k) => verifySignature(metadata, input.signature, k.publicKeyPem));
+      const signer = keys.find((k) => verifySignature(metadata, signature, k.publicKeyPem));
       if (!signer) {
         log.warn({ tenantId: owner.tenantId, componentId, version }, 'image refused: the signature verifies with none of the owner\'s signing keys');
         throw badInput('signature', 'does not verify with any signing key of yours');
@@ -126,7 +128,7 @@ export function createImagesService(deps: ServiceDeps, storage: ImageStorage, co
         id: newId(),
         tenant: owner.tenantId,
         ...metadata,
-        signature: input.signature,
+        signature,
         signingKey: signer.id,
         status: 'PENDING_UPLOAD',
         createdAt: deps.clock.now(),

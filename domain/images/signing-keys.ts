@@ -3,6 +3,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/core';
 import { badInput } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
+import { refuseNul } from '../shared/validation.js';
 import type { SigningKeyView } from '../views.js';
 import { SigningKey, type SigningKeyEntity } from './image.entities.js';
 import { p256Fingerprint } from './image-types.js';
@@ -27,6 +28,8 @@ export function newSigningKey(em: EntityManager, tenantId: string | null, name: 
 }
 
 export function registeredSigningKey(em: EntityManager, tenantId: string | null, name: string, publicKeyPem: string, now: Date): SigningKeyEntity {
+  // The PEM reader ignores what follows the key, a NUL included: refused here, or it would fail to be stored.
+  refuseNul('publicKeyPem', publicKeyPem);
   const fingerprint = p256Fingerprint(publicKeyPem);
   if (fingerprint === null) throw badInput('publicKeyPem', 'must be a P-256 public key (SPKI PEM)');
   return em.create(SigningKey, { id: newId(), tenant: tenantId, name, publicKeyPem: publicKeyPem.trim() + '\n', fingerprint, createdAt: now });

@@ -103,7 +103,7 @@ export type CreateApiKeyInput = {
 
 export type CreateDeviceGroupInput = {
   description?: InputMaybe<Scalars['String']['input']>;
-  /** 1..50 characters, unique in the product (case-insensitive). */
+  /** 1..50 characters on one line (no control characters), unique in the product (case-insensitive). */
   name: Scalars['String']['input'];
   osFeed?: InputMaybe<OsFeed>;
   productId: Scalars['ID']['input'];
@@ -129,7 +129,7 @@ export type CreateImagePayload = {
 
 export type CreateProductInput = {
   description?: InputMaybe<Scalars['String']['input']>;
-  /** 1..50 characters, unique in the tenant (case-insensitive). */
+  /** 1..50 characters on one line (no control characters), unique in the tenant (case-insensitive). */
   name: Scalars['String']['input'];
 };
 

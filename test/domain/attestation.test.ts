@@ -176,6 +176,13 @@ describe.each(TEST_DATABASES)('attestation on %s', (kind) => {
     await expectRefused(d, fx.services.attestation.attest(d.id, evidence(d, await nonceFor(d.id), { images: [foreign] })), 'MEASUREMENT_NOT_ALLOWED');
   });
 
+  test('a signed statement whose OS version holds a NUL (no database stores one) is a BAD_STATEMENT naming the field', async () => {
+    const d = await device();
+    const outcome = await fx.services.attestation.attest(d.id, evidence(d, await nonceFor(d.id), { osVersion: '24.10\u0000' }));
+    expect(outcome).toMatchObject({ ok: false, reason: 'BAD_STATEMENT', message: 'statement/measurements/osVersion: must not contain NUL characters' });
+    await expectRefused(d, Promise.resolve(outcome), 'BAD_STATEMENT');
+  });
+
   test('a statement naming another device is refused', async () => {
     const d = await device();
     const other = await device();

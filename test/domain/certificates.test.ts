@@ -7,7 +7,7 @@ import type { CertificateHealth } from '../../domain/views.js';
 import { TEST_DATABASES } from '../db.js';
 import { newDeviceKey } from '../fakes/device-keys.js';
 import { fakeCrlEntries, fakeCsr, fakeOperationalCsr } from '../fakes/fake-pki.js';
-import { PLATFORM, errorCodeOf, newTenant, openDomainFixture, type DomainFixture, type TestTenant } from './domain-fixture.js';
+import { PLATFORM, errorCodeOf, newTenant, openDomainFixture, refusalOf, type DomainFixture, type TestTenant } from './domain-fixture.js';
 
 const DAY = 86_400_000;
 const SYSTEM = { kind: 'system' } as const;
@@ -89,6 +89,13 @@ describe.each(TEST_DATABASES)('certificate management on %s', (kind) => {
       expect(await errorCodeOf(fx.services.certificates.revokeDevice(t.admin, d.id, '   '))).toBe('BAD_USER_INPUT');
       expect(await errorCodeOf(fx.services.certificates.revokeDevice(null, d.id, 'x'))).toBe('UNAUTHENTICATED');
       expect(await errorCodeOf(fx.services.certificates.revokeDevice(PLATFORM, d.id, 'x'))).toBe('FORBIDDEN');
+    });
+
+    test('a reason with a NUL (no database stores one) is BAD_USER_INPUT naming the field; the device stays unrevoked', async () => {
+      const t = await newTenant(fx.services);
+      const d = await device(t);
+      expect(await refusalOf(fx.services.certificates.revokeDevice(t.admin, d.id, 'stolen\u0000'))).toEqual({ code: 'BAD_USER_INPUT', message: 'reason: must not contain NUL characters' });
+      expect((await fx.services.devices.getDevice(t.admin, d.id)).revokedAt).toBeNull();
     });
 
     test('the CRL of an unknown tenant is NOT_FOUND', async () => {

@@ -112,10 +112,15 @@ export async function manufacture(services: Services, count: number): Promise<st
 
 /** Runs an async call and returns the DomainError code it threw (fails the test if it did not throw). */
 export async function errorCodeOf(call: Promise<unknown>): Promise<string> {
+  return (await refusalOf(call)).code;
+}
+
+/** Like errorCodeOf, with the message too: for refusals that must name the field and the rule. */
+export async function refusalOf(call: Promise<unknown>): Promise<{ code: string; message: string }> {
   try {
     await call;
   } catch (e) {
-    if (e && typeof e === 'object' && 'code' in e && typeof e.code === 'string') return e.code;
+    if (e && typeof e === 'object' && 'code' in e && typeof e.code === 'string') return { code: e.code, message: e instanceof Error ? e.message : '' };
     throw e;
   }
   throw new Error('expected the call to throw');

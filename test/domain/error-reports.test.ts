@@ -194,7 +194,7 @@ describe.each(TEST_DATABASES)('error reports on %s', (kind) => {
     });
   });
 
-  test('a description with a NUL character (the contract allows any string; neither database stores one) is refused per event, not failed as a whole', async () => {
+  test('a description with a NUL character (neither database stores one; the contract leaves this one field to the service) is refused per event, not failed as a whole', async () => {
     const { ids } = await fleet(2);
     const nul = event('AppCrash', { description: 'before\u0000after' });
     const result = await report(ids[0]!, [event('OSCrash'), nul]);

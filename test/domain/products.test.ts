@@ -1,5 +1,5 @@
 import { TEST_DATABASES } from '../db.js';
-import { errorCodeOf, newTenant, openDomainFixture, uniqueName, type DomainFixture } from './domain-fixture.js';
+import { errorCodeOf, newTenant, openDomainFixture, refusalOf, uniqueName, type DomainFixture } from './domain-fixture.js';
 
 describe.each(TEST_DATABASES)('products and device groups on %s', (kind) => {
   let fx: DomainFixture;
@@ -55,6 +55,28 @@ describe.each(TEST_DATABASES)('products and device groups on %s', (kind) => {
     expect(await errorCodeOf(fx.services.products.createProduct(t.admin, { name: '' }))).toBe('BAD_USER_INPUT');
     expect(await errorCodeOf(fx.services.products.createProduct(t.admin, { name: 'p'.repeat(51) }))).toBe('BAD_USER_INPUT');
     await expect(fx.services.products.createProduct(t.admin, { name: 'p'.repeat(50) })).resolves.toBeDefined();
+  });
+
+  test('names are one line without control characters; descriptions may hold tabs and newlines but no NUL (no database stores one)', async () => {
+    const t = await newTenant(fx.services);
+    for (const name of ['Lamp\u0000', 'Lamp\tEU', 'Two\nlines', 'Bell\u0007', 'Del\u007f']) {
+      expect(await refusalOf(fx.services.products.createProduct(t.admin, { name }))).toEqual({ code: 'BAD_USER_INPUT', message: 'name: must not contain control characters' });
+    }
+    expect(await refusalOf(fx.services.products.createProduct(t.admin, { name: 'Lamp', description: 'bright\u0000' }))).toEqual({
+      code: 'BAD_USER_INPUT',
+      message: 'description: must not contain NUL characters',
+    });
+    expect(await fx.services.products.listProducts(t.admin)).toEqual([]);
+    // Whitespace around a name is trimmed as before, so a pasted trailing newline is no control character.
+    const p = await fx.services.products.createProduct(t.admin, { name: 'Lamp\n', description: 'Line 1\n\tLine 2' });
+    expect(p).toMatchObject({ name: 'Lamp', description: 'Line 1\n\tLine 2' });
+
+    expect(await refusalOf(fx.services.products.createDeviceGroup(t.admin, { productId: p.id, name: 'Beta', description: '\u0000' }))).toMatchObject({ code: 'BAD_USER_INPUT', message: 'description: must not contain NUL characters' });
+    const [g] = await fx.services.products.listDeviceGroups(t.admin, { productId: p.id });
+    expect(await refusalOf(fx.services.products.updateDeviceGroup(t.admin, g!.id, { name: 'Pilot\u0000' }))).toMatchObject({ code: 'BAD_USER_INPUT' });
+    expect(await refusalOf(fx.services.products.updateDeviceGroup(t.admin, g!.id, { description: 'x\u0000' }))).toMatchObject({ code: 'BAD_USER_INPUT' });
+    expect(await fx.services.products.getDeviceGroup(t.admin, g!.id)).toEqual(g);
+    expect(await fx.services.products.listDeviceGroups(t.admin, { productId: p.id })).toHaveLength(5);
   });
 
   test('device group names are unique per product; the same name is fine in another product', async () => {

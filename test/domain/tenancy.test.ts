@@ -1,7 +1,7 @@
 import { ApiKey } from '../../domain/tenancy/api-key.entity.js';
 import { VERIFIED_KEY_TTL_MS } from '../../domain/tenancy/verified-keys.js';
 import { TEST_DATABASES } from '../db.js';
-import { PLATFORM, PLATFORM_KEY, errorCodeOf, newTenant, openDomainFixture, uniqueName, type DomainFixture } from './domain-fixture.js';
+import { PLATFORM, PLATFORM_KEY, errorCodeOf, newTenant, openDomainFixture, refusalOf, uniqueName, type DomainFixture } from './domain-fixture.js';
 
 describe.each(TEST_DATABASES)('tenants and API keys on %s', (kind) => {
   let fx: DomainFixture;
@@ -36,6 +36,16 @@ describe.each(TEST_DATABASES)('tenants and API keys on %s', (kind) => {
   test('tenant names must be 1..50 characters after trimming', async () => {
     expect(await errorCodeOf(fx.services.tenancy.createTenant(PLATFORM, { name: '   ' }))).toBe('BAD_USER_INPUT');
     expect(await errorCodeOf(fx.services.tenancy.createTenant(PLATFORM, { name: 'x'.repeat(51) }))).toBe('BAD_USER_INPUT');
+  });
+
+  test('tenant and API key names with a NUL or another control character are BAD_USER_INPUT naming the field', async () => {
+    const name = uniqueName('Contoso');
+    expect(await refusalOf(fx.services.tenancy.createTenant(PLATFORM, { name: `${name}\u0000` }))).toEqual({ code: 'BAD_USER_INPUT', message: 'name: must not contain control characters' });
+    // Nothing was stored under that name.
+    await expect(fx.services.tenancy.createTenant(PLATFORM, { name })).resolves.toBeDefined();
+    const t = await newTenant(fx.services);
+    expect(await refusalOf(fx.services.tenancy.createApiKey(t.admin, { name: 'ci\u0000', role: 'Reader' }))).toEqual({ code: 'BAD_USER_INPUT', message: 'name: must not contain control characters' });
+    expect(await fx.services.tenancy.listApiKeys(t.admin)).toHaveLength(1);
   });
 
   test('only the platform may create tenants', async () => {

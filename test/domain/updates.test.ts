@@ -6,7 +6,7 @@ import type { ImageView } from '../../domain/views.js';
 import { Deployment } from '../../domain/deployments/deployment.entities.js';
 import { rowFor } from '../../domain/deployments/device-targets.js';
 import { TEST_DATABASES } from '../db.js';
-import { PLATFORM, errorCodeOf, manufacture, openDomainFixture, uniqueName, type DomainFixture } from './domain-fixture.js';
+import { PLATFORM, errorCodeOf, manufacture, openDomainFixture, refusalOf, uniqueName, type DomainFixture } from './domain-fixture.js';
 
 async function* bytes(payload: Uint8Array): AsyncGenerator<Uint8Array> {
   yield payload.subarray(0, Math.floor(payload.length / 2));
@@ -92,6 +92,25 @@ describe.each(TEST_DATABASES)('signed images and deployments on %s', (kind) => {
       expect(await errorCodeOf(fx.services.images.createImage(mine.admin, { ...pkg.metadata, type: 'OS', signature: pkg.signature }))).toBe('FORBIDDEN');
     });
 
+    test('a NUL (no database stores one) in a signature or a signing key is BAD_USER_INPUT naming the field; nothing is stored', async () => {
+      const { admin, privateKeyPem } = await tenantWithDevices(0);
+      const pkg = makePackage({ componentId: randomUUID(), name: 'app', version: '1', type: 'Application' }, randomBytes(64), privateKeyPem);
+      // Base64 decoding skips the NUL, so the signature verifies: it must be refused for the NUL itself.
+      expect(Buffer.from(`${pkg.signature}\u0000`, 'base64')).toEqual(Buffer.from(pkg.signature, 'base64'));
+      const refused = refusalOf(fx.services.images.createImage(admin, { ...pkg.metadata, signature: `${pkg.signature}\u0000` }));
+      expect(await refused).toEqual({ code: 'BAD_USER_INPUT', message: 'signature: must not contain NUL characters' });
+      expect(await fx.services.images.listImages(admin, { componentId: pkg.metadata.componentId })).toEqual([]);
+
+      // The PEM reader ignores what follows the key.
+      const keysBefore = await fx.services.images.listSigningKeys(admin);
+      expect(await refusalOf(fx.services.images.registerSigningKey(admin, { name: 'k', publicKeyPem: `${newKeyPair().publicKeyPem}\u0000` }))).toEqual({
+        code: 'BAD_USER_INPUT',
+        message: 'publicKeyPem: must not contain NUL characters',
+      });
+      expect(await refusalOf(fx.services.images.createSigningKey(admin, { name: 'k\u0000' }))).toEqual({ code: 'BAD_USER_INPUT', message: 'name: must not contain control characters' });
+      expect(await fx.services.images.listSigningKeys(admin)).toEqual(keysBefore);
+    });
+
     test('OS releases reach RetailEval before Retail', async () => {
       const os = await image(PLATFORM, platformKey.privateKeyPem, { type: 'OS', version: `25.${Date.now() % 1000}` });
       expect(await errorCodeOf(fx.services.images.publishOsRelease(PLATFORM, os.id, 'Retail'))).toBe('CONFLICT');
@@ -129,6 +148,18 @@ describe.each(TEST_DATABASES)('signed images and deployments on %s', (kind) => {
       await fx.services.devices.assignDevices(admin, [ids[1]!], lockedGroup.id);
       await fx.services.deployments.createDeployment(admin, { deviceGroupId: lockedGroup.id, imageIds: [app.id] });
       expect((await fx.services.deployments.targetFor(ids[1]!))?.images.filter((i) => i.type === 'Application')).toEqual([]);
+    });
+
+    test('halting with a NUL in the reason is BAD_USER_INPUT naming the field; the deployment stays active', async () => {
+      const { admin, privateKeyPem, group } = await tenantWithDevices(1);
+      const deployment = await fx.services.deployments.createDeployment(admin, { deviceGroupId: group.id, imageIds: [(await image(admin, privateKeyPem)).id] });
+      expect(await refusalOf(fx.services.deployments.haltDeployment(admin, deployment.id, 'bad\u0000build'))).toEqual({
+        code: 'BAD_USER_INPUT',
+        message: 'reason: must not contain NUL characters',
+      });
+      expect((await fx.services.deployments.getDeployment(admin, deployment.id)).state).toBe('ACTIVE');
+      // Tabs and newlines are text.
+      expect(await fx.services.deployments.haltDeployment(admin, deployment.id, 'bad build:\n\tcrashes')).toMatchObject({ state: 'HALTED', reason: 'bad build:\n\tcrashes' });
     });
 
     test('images of another tenant and two images of one component are refused', async () => {
