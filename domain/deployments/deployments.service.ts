@@ -22,7 +22,7 @@ import type { ServiceDeps } from '../shared/service-deps.js';
 import { normalizeDeviceId, requireDeviceId, requireOneOf, requireUuid } from '../shared/validation.js';
 import type { DeploymentDeviceView, DeploymentView, DeviceTarget, DeviceUpdateView, ImageView, UpdateReport } from '../views.js';
 import { Deployment, DeploymentDevice, type DeploymentDeviceEntity, type DeploymentEntity } from './deployment.entities.js';
-import { insertRows, loadTargetDevice, reconcileWithInstalled, resolveTarget, resolveTargets, storeRowStates, type ResolvedTarget } from './device-targets.js';
+import { insertRows, loadTargetDevice, reconcileWithInstalled, resolveTarget, resolveTargets, storeRowStates, type ResolvedTarget, type TargetRow } from './device-targets.js';
 import { GroupCommit } from '../shared/group-commit.js';
 import { groupTargetsOf } from './group-targets.js';
 import { progressOf } from './progress.js';
@@ -33,6 +33,21 @@ const ROLLOUT_LEASE_MS = 30_000;
 const MAX_IMAGES = 16;
 /** Device reports or look-ups stored or read together at most (GroupCommit). */
 const REPORT_BATCH = 256;
+
+/** What a progress announcement says of its deployment. */
+type Announced = Pick<DeploymentEntity, 'id' | 'tenant' | 'deviceGroup' | 'state' | 'reason' | 'wave'>;
+
+/** A deployment as afterStored reads it (column names as in the migrations). */
+interface DeploymentRow {
+  readonly id: string;
+  readonly tenant_id: string;
+  readonly device_group_id: string;
+  readonly state: DeploymentEntity['state'];
+  readonly reason: string | null;
+  readonly wave: number | string;
+  /** 0/1: whether it has a rollout policy (staged). */
+  readonly staged: number | string | boolean;
+}
 
 interface PendingReport {
   readonly deviceId: string;
@@ -63,7 +78,7 @@ export function createDeploymentsService(deps: ServiceDeps): DeploymentsService 
     };
   }
 
-  async function announceProgress(em: EntityManager, d: DeploymentEntity): Promise<void> {
+  async function announceProgress(em: EntityManager, d: Announced): Promise<void> {
     await announce(deps.bus, log, {
       type: 'DeploymentProgressChanged',
       tenantId: d.tenant,
@@ -177,7 +192,7 @@ export function createDeploymentsService(deps: ServiceDeps): DeploymentsService 
     const now = deps.clock.now();
     const resolved = await resolveTargets(em, batch.map((r) => r.deviceId), now, groups);
     const changed = new Set<string>();
-    const changedRows = new Set<DeploymentDeviceEntity>();
+    const changedRows = new Set<TargetRow>();
     const finished = new Set<string>();
     const outcomes = batch.map(({ deviceId, report }): void | Error => {
       const found = resolved.get(deviceId);
@@ -217,11 +232,19 @@ export function createDeploymentsService(deps: ServiceDeps): DeploymentsService 
     for (const id of new Set([...changed, ...finished])) {
       try {
         // As it is now, not the held snapshot: the announcement carries its state and wave, and a step changes it.
-        const deployment = await em.findOne(Deployment, { id });
-        if (!deployment) continue;
-        if (changed.has(id)) await announceProgress(em, deployment);
-        // A finished device may open the next wave (or halt it).
-        if (finished.has(id) && deployment.rollout) await step(em, deployment);
+        // Plain SQL: every batch of a fleet's reports reads it, and the ORM's find cost more than the query.
+        const [row] = await em
+          .getConnection()
+          .execute<DeploymentRow[]>('select id, tenant_id, device_group_id, state, reason, wave, case when rollout is null then 0 else 1 end as staged from deployment where id = ?', [id], 'all');
+        if (!row) continue;
+        if (changed.has(id)) {
+          await announceProgress(em, { id: row.id, tenant: row.tenant_id, deviceGroup: row.device_group_id, state: row.state, reason: row.reason, wave: Number(row.wave) });
+        }
+        // A finished device may open the next wave (or halt it); the step changes the deployment, so it loads it.
+        if (finished.has(id) && Number(row.staged) === 1) {
+          const deployment = await em.findOne(Deployment, { id });
+          if (deployment?.rollout) await step(em, deployment);
+        }
       } catch (e) {
         log.error({ deploymentId: id, err: e instanceof Error ? e.message : String(e) }, 'device reports stored, but the deployment\'s progress or rollout step failed');
       }
@@ -238,7 +261,7 @@ export function createDeploymentsService(deps: ServiceDeps): DeploymentsService 
     const now = deps.clock.now();
     const resolved = await resolveTargets(em, deviceIds, now, groups);
     const changed = new Set<string>();
-    const changedRows = new Set<DeploymentDeviceEntity>();
+    const changedRows = new Set<TargetRow>();
     const outcomes = deviceIds.map((deviceId): DeviceTarget | Error => {
       const found = resolved.get(deviceId);
       if (!found) return notFound('Device', deviceId);
