@@ -194,6 +194,27 @@ describe.each(TEST_DATABASES)('signed images and deployments on %s', (kind) => {
       expect((await fx.services.deployments.getDeployment(admin, d.id)).progress).toEqual({ ...expected, pending: 4, downloading: 0, installing: 0, installed: 0 });
     });
 
+    test("a device's update and status reports arriving together are applied in the order they came", async () => {
+      const { admin, privateKeyPem, ids, group } = await tenantWithDevices(2);
+      const app = await image(admin, privateKeyPem);
+      const d = await fx.services.deployments.createDeployment(admin, { deviceGroupId: group.id, imageIds: [app.id] });
+      const [a, b] = ids as [string, string];
+      await Promise.all(ids.map((id) => fx.services.presence.reportStatus(id, { osVersion: '24.10', uptimeSeconds: 1, installedImages: [] })));
+      // a: installing, then a status without the image (it restarted mid-install): pending again.
+      // b: a status without the image, then installing: installing.
+      const [, aTarget, bTarget] = await Promise.all([
+        fx.services.deployments.reportUpdate(a, { deploymentId: d.id, imageId: app.id, state: 'INSTALLING', reason: null }),
+        fx.services.deployments.statusReported(a),
+        fx.services.deployments.statusReported(b),
+        fx.services.deployments.reportUpdate(b, { deploymentId: d.id, imageId: app.id, state: 'INSTALLING', reason: null }),
+      ]);
+      expect([aTarget.deploymentId, bTarget.deploymentId]).toEqual([d.id, d.id]);
+      expect(await fx.services.deployments.deviceUpdate(admin, a)).toMatchObject({ updateState: 'PENDING' });
+      expect(await fx.services.deployments.deviceUpdate(admin, b)).toMatchObject({ updateState: 'INSTALLING' });
+      const rows = (await fx.services.deployments.deploymentDevices(admin, d.id, null, { first: 10 })).items;
+      expect(rows.find((r) => r.deviceId === a)?.reason).toBe(`the device reports it does not run ${app.id}`);
+    });
+
     test('a staged rollout admits waves, halts at the failure threshold leaving the rest untouched, and resumes', async () => {
       const { admin, privateKeyPem, ids, group } = await tenantWithDevices(20);
       const app = await image(admin, privateKeyPem);
