@@ -22,7 +22,7 @@ import type { ServiceDeps } from '../shared/service-deps.js';
 import { normalizeDeviceId, refuseNul, requireDeviceId, requireOneOf, requireUuid } from '../shared/validation.js';
 import type { DeploymentDeviceView, DeploymentView, DeviceTarget, DeviceUpdateView, ImageView, UpdateReport } from '../views.js';
 import { Deployment, DeploymentDevice, type DeploymentDeviceEntity, type DeploymentEntity } from './deployment.entities.js';
-import { insertRows, loadTargetDevice, reconcileWithInstalled, resolveTarget, resolveTargets, storeRowStates, type ResolvedTarget } from './device-targets.js';
+import { insertRows, loadTargetDevice, reconcileWithInstalled, resolveTarget, resolveTargets, storeRowStates, type ResolvedTarget, type TargetRow } from './device-targets.js';
 import { GroupCommit } from '../shared/group-commit.js';
 import { groupTargetsOf } from './group-targets.js';
 import { progressOf } from './progress.js';
@@ -34,9 +34,25 @@ const MAX_IMAGES = 16;
 /** Device reports or look-ups stored or read together at most (GroupCommit). */
 const REPORT_BATCH = 256;
 
+/** What a progress announcement says of its deployment. */
+type Announced = Pick<DeploymentEntity, 'id' | 'tenant' | 'deviceGroup' | 'state' | 'reason' | 'wave'>;
+
+/** A deployment as afterStored reads it (column names as in the migrations). */
+interface DeploymentRow {
+  readonly id: string;
+  readonly tenant_id: string;
+  readonly device_group_id: string;
+  readonly state: DeploymentEntity['state'];
+  readonly reason: string | null;
+  readonly wave: number | string;
+  /** 0/1: whether it has a rollout policy (staged). */
+  readonly staged: number | string | boolean;
+}
+
+/** A device's report as queued: an update report, or (null) a status report its row is re-derived from. */
 interface PendingReport {
   readonly deviceId: string;
-  readonly report: UpdateReport;
+  readonly report: UpdateReport | null;
 }
 
 export function createDeploymentsService(deps: ServiceDeps): DeploymentsService {
@@ -63,7 +79,7 @@ export function createDeploymentsService(deps: ServiceDeps): DeploymentsService 
     };
   }
 
-  async function announceProgress(em: EntityManager, d: DeploymentEntity): Promise<void> {
+  async function announceProgress(em: EntityManager, d: Announced): Promise<void> {
     await announce(deps.bus, log, {
       type: 'DeploymentProgressChanged',
       tenantId: d.tenant,
@@ -169,31 +185,41 @@ export function createDeploymentsService(deps: ServiceDeps): DeploymentsService 
   }
 
   /**
-   * Stores a batch of device update reports in one transaction (GroupCommit: each is acknowledged after it), then
-   * announces each deployment's progress once and lets a finished device open its rollout's next wave.
+   * Stores a batch of device reports (GroupCommit: each is acknowledged after it), update and status reports alike,
+   * in the order they came: one read of the devices and their rows, one transaction for the rows that changed, and
+   * each deployment's progress announced once; a finished device may open its rollout's next wave. A status report
+   * re-derives the device's row from what it runs and answers its target. One queue for both kinds, so a device's
+   * status and update reports never race to write its row, and a fleet's mixed reports share batches.
    */
-  async function storeReports(batch: readonly PendingReport[]): Promise<Array<void | Error>> {
+  async function storeReports(batch: readonly PendingReport[]): Promise<Array<DeviceTarget | null | Error>> {
     const em = deps.em.fork();
     const now = deps.clock.now();
     const resolved = await resolveTargets(em, batch.map((r) => r.deviceId), now, groups);
     const changed = new Set<string>();
-    const changedRows = new Set<DeploymentDeviceEntity>();
+    const changedRows = new Set<TargetRow>();
     const finished = new Set<string>();
-    const outcomes = batch.map(({ deviceId, report }): void | Error => {
+    const outcomes = batch.map(({ deviceId, report }): DeviceTarget | null | Error => {
       const found = resolved.get(deviceId);
       if (!found) return notFound('Device', deviceId);
-      const { target } = found;
+      const { target, device } = found;
       const { deployment, row } = target;
+      if (report === null) {
+        if (row?.admitted && deployment && reconcileWithInstalled(row, target.deploymentImages, device, now)) {
+          changed.add(deployment.id);
+          changedRows.add(row);
+        }
+        return toTarget(target);
+      }
       // A report about a deployment that is no longer the device's (superseded, cancelled) changes nothing.
-      if (!deployment || !row?.admitted || report.deploymentId !== deployment.id) return;
+      if (!deployment || !row?.admitted || report.deploymentId !== deployment.id) return null;
       const imageId = report.imageId.toLowerCase();
-      if (!target.deploymentImages.some((i) => i.id === imageId)) return;
+      if (!target.deploymentImages.some((i) => i.id === imageId)) return null;
       const imageStates = { ...row.imageStates, [imageId]: report.state };
       const state = deviceStateOf(target.deploymentImages.map((i) => imageStates[i.id] ?? 'PENDING'));
       const reason = report.reason ?? (state === 'FAILED' || state === 'REJECTED' ? row.reason : null);
       if (state === 'INSTALLED' || state === 'FAILED' || state === 'REJECTED') finished.add(deployment.id);
       // Already so (the status report that came first said it runs the image): nothing to store.
-      if (row.imageStates[imageId] === report.state && row.state === state && (row.reason ?? null) === (reason ?? null)) return;
+      if (row.imageStates[imageId] === report.state && row.state === state && (row.reason ?? null) === (reason ?? null)) return null;
       row.imageStates = imageStates;
       row.state = state;
       row.reason = reason;
@@ -201,7 +227,7 @@ export function createDeploymentsService(deps: ServiceDeps): DeploymentsService 
       changed.add(deployment.id);
       changedRows.add(row);
       if (state === 'REJECTED' || state === 'FAILED') log.warn({ deviceId, deploymentId: deployment.id, imageId, state: report.state, reason: report.reason }, 'device did not install an image');
-      return;
+      return null;
     });
     await storeRowStates(em, changedRows);
     await afterStored(em, changed, finished);
@@ -217,43 +243,25 @@ export function createDeploymentsService(deps: ServiceDeps): DeploymentsService 
     for (const id of new Set([...changed, ...finished])) {
       try {
         // As it is now, not the held snapshot: the announcement carries its state and wave, and a step changes it.
-        const deployment = await em.findOne(Deployment, { id });
-        if (!deployment) continue;
-        if (changed.has(id)) await announceProgress(em, deployment);
-        // A finished device may open the next wave (or halt it).
-        if (finished.has(id) && deployment.rollout) await step(em, deployment);
+        // Plain SQL: every batch of a fleet's reports reads it, and the ORM's find cost more than the query.
+        const [row] = await em
+          .getConnection()
+          .execute<DeploymentRow[]>('select id, tenant_id, device_group_id, state, reason, wave, case when rollout is null then 0 else 1 end as staged from deployment where id = ?', [id], 'all');
+        if (!row) continue;
+        if (changed.has(id)) {
+          await announceProgress(em, { id: row.id, tenant: row.tenant_id, deviceGroup: row.device_group_id, state: row.state, reason: row.reason, wave: Number(row.wave) });
+        }
+        // A finished device may open the next wave (or halt it); the step changes the deployment, so it loads it.
+        if (finished.has(id) && Number(row.staged) === 1) {
+          const deployment = await em.findOne(Deployment, { id });
+          if (deployment?.rollout) await step(em, deployment);
+        }
       } catch (e) {
         log.error({ deploymentId: id, err: e instanceof Error ? e.message : String(e) }, 'device reports stored, but the deployment\'s progress or rollout step failed');
       }
     }
   }
-  const updateReports = new GroupCommit(storeReports, { maxBatch: REPORT_BATCH });
-
-  /**
-   * Status reports in batches: each device's row is re-derived from what it runs, in one transaction per batch,
-   * and each device gets its target (acknowledged, like update reports, only after the batch is stored).
-   */
-  async function storeStatusReports(deviceIds: readonly string[]): Promise<Array<DeviceTarget | Error>> {
-    const em = deps.em.fork();
-    const now = deps.clock.now();
-    const resolved = await resolveTargets(em, deviceIds, now, groups);
-    const changed = new Set<string>();
-    const changedRows = new Set<DeploymentDeviceEntity>();
-    const outcomes = deviceIds.map((deviceId): DeviceTarget | Error => {
-      const found = resolved.get(deviceId);
-      if (!found) return notFound('Device', deviceId);
-      const { target, device } = found;
-      if (target.row?.admitted && target.deployment && reconcileWithInstalled(target.row, target.deploymentImages, device, now)) {
-        changed.add(target.deployment.id);
-        changedRows.add(target.row);
-      }
-      return toTarget(target);
-    });
-    await storeRowStates(em, changedRows);
-    await afterStored(em, changed, new Set());
-    return outcomes;
-  }
-  const statusReports = new GroupCommit(storeStatusReports, { maxBatch: REPORT_BATCH });
+  const reports = new GroupCommit(storeReports, { maxBatch: REPORT_BATCH });
 
   /** Target look-ups (pushes, downloads) in batches: one query for the devices and one for their rows per batch. */
   async function lookUpTargets(deviceIds: readonly string[]): Promise<Array<ResolvedTarget | null>> {
@@ -436,8 +444,10 @@ export function createDeploymentsService(deps: ServiceDeps): DeploymentsService 
       };
     },
 
-    statusReported(deviceId: string): Promise<DeviceTarget> {
-      return statusReports.submit(deviceId);
+    async statusReported(deviceId: string): Promise<DeviceTarget> {
+      const target = await reports.submit({ deviceId, report: null });
+      if (!target) throw new Error('a status report was answered without a target');
+      return target;
     },
 
     async targetFor(deviceId: string): Promise<DeviceTarget | null> {
@@ -445,8 +455,8 @@ export function createDeploymentsService(deps: ServiceDeps): DeploymentsService 
       return target ? toTarget(target) : null;
     },
 
-    reportUpdate(deviceId: string, report: UpdateReport): Promise<void> {
-      return updateReports.submit({ deviceId, report });
+    async reportUpdate(deviceId: string, report: UpdateReport): Promise<void> {
+      await reports.submit({ deviceId, report });
     },
 
     async downloadableImage(deviceId: string, imageId: string): Promise<ImageView | null> {

@@ -4,20 +4,24 @@
  * (No3rdPartyAppUpdates: no application images). Also keeps the device's deployment row truthful from what it
  * reports installed.
  */
-import type { EntityManager } from '@mikro-orm/core';
+import type { EntityManager, Transaction } from '@mikro-orm/core';
 import { Device, type DeviceEntity } from '../devices/device.entity.js';
 import type { ImageEntity } from '../images/image.entities.js';
 import { newId } from '../shared/ids.js';
-import { isUniqueViolation } from '../shared/persistence.js';
+import { chunks, isUniqueViolation, placeholders } from '../shared/persistence.js';
+import type { InstalledImageView } from '../views.js';
 import { DeploymentDevice, type DeploymentDeviceEntity, type DeploymentEntity } from './deployment.entities.js';
 import type { GroupTarget, GroupTargets } from './group-targets.js';
 import { deviceStateOf, type ImageUpdateState } from './rollout.js';
 
 export type TargetDevice = Pick<DeviceEntity, 'id' | 'tenant' | 'deviceGroup' | 'installedImages' | 'osVersion'>;
 
+/** What a device's row of a deployment is read and written as: an entity (rowFor) or a plain row (rowsFor). */
+export type TargetRow = Pick<DeploymentDeviceEntity, 'id' | 'device' | 'admitted' | 'state' | 'reason' | 'imageStates' | 'updatedAt'>;
+
 export interface ResolvedTarget {
   readonly deployment: DeploymentEntity | null;
-  readonly row: DeploymentDeviceEntity | null;
+  readonly row: TargetRow | null;
   /** OS first. */
   readonly images: readonly ImageEntity[];
   /** The deployment's images this device gets (after the update policy). */
@@ -30,20 +34,83 @@ export async function loadTargetDevice(em: EntityManager, deviceId: string): Pro
   return em.findOne(Device, { id: deviceId }, { fields: ['id', 'tenant', 'deviceGroup', 'installedImages', 'osVersion'] });
 }
 
+/** Most ids in one `IN (...)` list. */
+const READ_CHUNK = 500;
+
+/** JSON columns come back as text from SQLite and parsed from PostgreSQL. */
+const json = <T>(value: unknown): T => (typeof value === 'string' ? (JSON.parse(value) as T) : (value as T));
+/** Datetime columns come back as epoch milliseconds from SQLite and as a Date from PostgreSQL. */
+const date = (value: unknown): Date => (value instanceof Date ? value : new Date(Number(value)));
+
+interface TargetDeviceRow {
+  readonly id: string;
+  readonly tenant_id: string | null;
+  readonly device_group_id: string | null;
+  readonly installed_images: unknown;
+  readonly os_version: string | null;
+}
+
+/**
+ * The devices of a batch of reports or look-ups, by primary key. Plain SQL (column names as in the migrations): the
+ * ORM's find and entity building cost several times the query itself, once per batch of every fleet-wide update.
+ */
 export async function loadTargetDevices(em: EntityManager, deviceIds: readonly string[]): Promise<Map<string, TargetDevice>> {
-  const devices = await em.find(Device, { id: { $in: [...deviceIds] } }, { fields: ['id', 'tenant', 'deviceGroup', 'installedImages', 'osVersion'] });
-  return new Map(devices.map((d) => [d.id, d]));
+  const devices = new Map<string, TargetDevice>();
+  for (const part of chunks(deviceIds, READ_CHUNK)) {
+    const rows: TargetDeviceRow[] = await em
+      .getConnection()
+      .execute(`select id, tenant_id, device_group_id, installed_images, os_version from device where id in (${placeholders(part.length)})`, part, 'all');
+    for (const r of rows) {
+      devices.set(r.id, { id: r.id, tenant: r.tenant_id, deviceGroup: r.device_group_id, installedImages: json<InstalledImageView[] | null>(r.installed_images), osVersion: r.os_version });
+    }
+  }
+  return devices;
+}
+
+interface DeploymentDeviceRow {
+  readonly id: string;
+  readonly device_id: string;
+  readonly admitted: unknown;
+  readonly state: TargetRow['state'];
+  readonly reason: string | null;
+  readonly image_states: unknown;
+  readonly updated_at: unknown;
+}
+
+/** Several devices' existing rows of a deployment, as plain rows (like loadTargetDevices). */
+async function existingRows(em: EntityManager, deploymentId: string, deviceIds: readonly string[]): Promise<Map<string, TargetRow>> {
+  const found = new Map<string, TargetRow>();
+  for (const part of chunks(deviceIds, READ_CHUNK)) {
+    const rows: DeploymentDeviceRow[] = await em
+      .getConnection()
+      .execute(
+        `select id, device_id, admitted, state, reason, image_states, updated_at from deployment_device where deployment_id = ? and device_id in (${placeholders(part.length)})`,
+        [deploymentId, ...part],
+        'all',
+      );
+    for (const r of rows) {
+      found.set(r.device_id, {
+        id: r.id,
+        device: r.device_id,
+        // SQLite answers 0/1, PostgreSQL a boolean.
+        admitted: Number(r.admitted) === 1,
+        state: r.state,
+        reason: r.reason,
+        imageStates: json<Record<string, ImageUpdateState>>(r.image_states),
+        updatedAt: date(r.updated_at),
+      });
+    }
+  }
+  return found;
 }
 
 /** The rows of several devices of a deployment: one query for those that exist, one insert for the others. */
-export async function rowsFor(em: EntityManager, deployment: DeploymentEntity, deviceIds: readonly string[], now: Date): Promise<Map<string, DeploymentDeviceEntity>> {
-  const existing = () => em.find(DeploymentDevice, { deployment: deployment.id, device: { $in: [...deviceIds] } });
-  let rows = new Map((await existing()).map((r) => [r.device, r]));
+export async function rowsFor(em: EntityManager, deployment: DeploymentEntity, deviceIds: readonly string[], now: Date): Promise<Map<string, TargetRow>> {
+  const rows = await existingRows(em, deployment.id, deviceIds);
   const missing = deviceIds.filter((id) => !rows.has(id));
-  if (missing.length > 0) {
-    await insertRows(em, deployment, missing, now);
-    rows = new Map((await existing()).map((r) => [r.device, r]));
-  }
+  if (missing.length === 0) return rows;
+  await insertRows(em, deployment, missing, now);
+  for (const [id, row] of await existingRows(em, deployment.id, missing)) rows.set(id, row);
   return rows;
 }
 
@@ -131,7 +198,7 @@ export async function resolveTargets(em: EntityManager, deviceIds: readonly stri
     held.set(device.id, target);
     if (target.deployment) devicesOf.set(target.deployment, [...(devicesOf.get(target.deployment) ?? []), device.id]);
   }
-  const rows = new Map<string, DeploymentDeviceEntity>();
+  const rows = new Map<string, TargetRow>();
   for (const [deployment, ids] of devicesOf) for (const [id, row] of await rowsFor(em, deployment, ids, now)) rows.set(id, row);
   const resolved = new Map<string, { device: TargetDevice; target: ResolvedTarget }>();
   for (const device of devices.values()) {
@@ -141,7 +208,7 @@ export async function resolveTargets(em: EntityManager, deviceIds: readonly stri
   return resolved;
 }
 
-function targetOf(held: GroupTarget, device: TargetDevice, row: DeploymentDeviceEntity | null): ResolvedTarget {
+function targetOf(held: GroupTarget, device: TargetDevice, row: TargetRow | null): ResolvedTarget {
   const { os, deployment } = held;
   // A tenant's images reach only its own devices.
   const deploymentImages = deployment && row?.admitted && held.group.tenant === device.tenant ? held.deploymentImages : [];
@@ -151,22 +218,33 @@ function targetOf(held: GroupTarget, device: TargetDevice, row: DeploymentDevice
 
 /**
  * Stores rows whose state changed, in one transaction: rows that now hold the same values (a fleet mostly moves
- * to the same state together) are updated by one statement, instead of a change set per row.
+ * to the same state together) are updated by one statement, instead of a change set per row. Plain SQL (column
+ * names as in the migrations), like the reads: the ORM's update building cost more than the statements.
  */
-export async function storeRowStates(em: EntityManager, rows: Iterable<DeploymentDeviceEntity>): Promise<void> {
-  const alike = new Map<string, { values: Pick<DeploymentDeviceEntity, 'imageStates' | 'state' | 'reason' | 'updatedAt'>; ids: string[] }>();
+export async function storeRowStates(em: EntityManager, rows: Iterable<TargetRow>): Promise<void> {
+  const alike = new Map<string, { params: unknown[]; ids: string[] }>();
   for (const r of rows) {
-    const values = { imageStates: r.imageStates, state: r.state, reason: r.reason ?? null, updatedAt: r.updatedAt };
-    const key = JSON.stringify([values.imageStates, values.state, values.reason, values.updatedAt.getTime()]);
+    const imageStates = JSON.stringify(r.imageStates);
+    const reason = r.reason ?? null;
+    const key = JSON.stringify([imageStates, r.state, reason, r.updatedAt.getTime()]);
     const group = alike.get(key);
     if (group) group.ids.push(r.id);
-    else alike.set(key, { values, ids: [r.id] });
+    else alike.set(key, { params: [imageStates, r.state, reason, r.updatedAt], ids: [r.id] });
   }
-  if (alike.size === 0) return;
-  // A fork of its own: a transaction flushes what its entity manager holds, and these rows are written here instead.
-  await em.fork().transactional(async (tem) => {
-    for (const { values, ids } of alike.values()) await tem.nativeUpdate(DeploymentDevice, { id: { $in: ids } }, values);
-  });
+  const statements = [...alike.values()].flatMap(({ params, ids }) =>
+    chunks(ids, READ_CHUNK).map((part) => ({
+      sql: `update deployment_device set image_states = ?, state = ?, reason = ?, updated_at = ? where id in (${placeholders(part.length)})`,
+      params: [...params, ...part],
+    })),
+  );
+  if (statements.length === 0) return;
+  const connection = em.getConnection();
+  const run = async (ctx?: Transaction): Promise<void> => {
+    for (const { sql, params } of statements) await connection.execute(sql, params, 'run', ctx);
+  };
+  // A lone statement is its own transaction.
+  if (statements.length === 1) await run();
+  else await connection.transactional((trx) => run(trx));
 }
 
 /**
@@ -174,7 +252,7 @@ export async function storeRowStates(em: EntityManager, rows: Iterable<Deploymen
  * one it said it was installing or had installed but does not run (it restarted mid-install, or was reflashed) is
  * pending again. Failed and rejected stay until a new deployment. Returns true when the row changed.
  */
-export function reconcileWithInstalled(row: DeploymentDeviceEntity, images: readonly ImageEntity[], device: TargetDevice, now: Date): boolean {
+export function reconcileWithInstalled(row: TargetRow, images: readonly ImageEntity[], device: TargetDevice, now: Date): boolean {
   const installed = new Set((device.installedImages ?? []).map((i) => i.imageId.toLowerCase()));
   const next: Record<string, ImageUpdateState> = {};
   for (const image of images) {

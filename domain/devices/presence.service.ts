@@ -70,6 +70,37 @@ function connectionSql(connections: readonly NewConnection[], now: Date): { sql:
   };
 }
 
+/** One device's status report, as queued for the next batch. */
+interface StatusReport {
+  readonly deviceId: string;
+  readonly report: DeviceStatusReport;
+}
+
+/**
+ * A batch's status reports (each device once: keyed), as few `UPDATE`s as there are distinct (OS version, installed
+ * images): a fleet mostly runs the same, so most batches take one; each device's own uptime by a CASE.
+ */
+function statusSql(reports: readonly StatusReport[], now: Date): Array<{ sql: string; params: unknown[] }> {
+  const alike = new Map<string, { osVersion: string; installedImages: string; reports: StatusReport[] }>();
+  for (const r of reports) {
+    const installedImages = JSON.stringify(
+      r.report.installedImages.map((i) => ({ componentId: i.componentId, imageId: i.imageId, name: i.name ?? null, version: i.version ?? null })),
+    );
+    const key = JSON.stringify([r.report.osVersion, installedImages]);
+    const group = alike.get(key);
+    if (group) group.reports.push(r);
+    else alike.set(key, { osVersion: r.report.osVersion, installedImages, reports: [r] });
+  }
+  return [...alike.values()].flatMap(({ osVersion, installedImages, reports: same }) =>
+    chunks(same, PRESENCE_BATCH).map((part) => ({
+      sql:
+        `update device set os_version = ?, installed_images = ?, uptime_seconds = case id ${part.map(() => 'when ? then ?').join(' ')} end, ` +
+        `status_reported_at = ?, last_seen_at = ? where id in (${placeholders(part.length)}) returning id`,
+      params: [osVersion, installedImages, ...part.flatMap((r) => [r.deviceId, r.report.uptimeSeconds]), now, now, ...part.map((r) => r.deviceId)],
+    })),
+  );
+}
+
 interface NewConnection {
   readonly deviceId: string;
   readonly info: ConnectionInfo;
@@ -172,6 +203,26 @@ export function createPresenceService(deps: ServiceDeps): PresenceService {
     return changed;
   }
 
+  /**
+   * Stores a batch of status reports (GroupCommit: each acknowledged after it) in one transaction: one commit (an
+   * fsync on SQLite) per batch rather than per device, in plain SQL like the connection records. A device not found
+   * is refused alone.
+   */
+  async function recordStatuses(batch: readonly StatusReport[]): Promise<Array<true | Error>> {
+    const statements = statusSql(batch, deps.clock.now());
+    const connection = deps.em.getConnection();
+    const run = async (ctx?: Transaction): Promise<Set<string>> => {
+      const stored = new Set<string>();
+      for (const { sql, params } of statements) {
+        const rows: Array<{ id: string }> = await connection.execute(sql, params, 'all', ctx);
+        for (const r of rows) stored.add(r.id);
+      }
+      return stored;
+    };
+    const stored = statements.length === 1 ? await run() : await connection.transactional((trx) => run(trx));
+    return batch.map(({ deviceId }) => (stored.has(deviceId) ? true : notFound('Device', deviceId)));
+  }
+
   // A storm of connections costs a few statements per burst instead of a transaction each. A batch whose
   // transaction fails (say, a deadlock with another node) is retried one item at a time, so one device's trouble
   // is not every device's.
@@ -203,6 +254,10 @@ export function createPresenceService(deps: ServiceDeps): PresenceService {
   );
   const connections = new GroupCommit<NewConnection, Recorded>(oneByOne(recordConnections), { maxBatch: PRESENCE_BATCH, windowMs: PRESENCE_WINDOW_MS, keyOf: (c) => c.deviceId });
   const disconnections = new GroupCommit<EndedConnection, boolean>(oneByOne(recordDisconnections), { maxBatch: PRESENCE_BATCH, windowMs: PRESENCE_WINDOW_MS, keyOf: (d) => d.deviceId });
+  // Every device reports its status after connecting and after each update it installs: a fleet's reports share
+  // transactions too. Keyed: a batch names each device once (its CASE). No window: the deployment progress that
+  // follows a status report is announced per batch, and a window would merge a fleet's steps into one jump.
+  const statuses = new GroupCommit<StatusReport, true>(oneByOne(recordStatuses), { maxBatch: PRESENCE_BATCH, keyOf: (r) => r.deviceId });
 
   return {
     async admit(deviceId: string, certificateSha256: string): Promise<Admission> {
@@ -231,24 +286,7 @@ export function createPresenceService(deps: ServiceDeps): PresenceService {
     },
 
     async reportStatus(deviceId: string, report: DeviceStatusReport): Promise<void> {
-      const now = deps.clock.now();
-      const changed = await deps.em.fork().nativeUpdate(
-        Device,
-        { id: deviceId },
-        {
-          osVersion: report.osVersion,
-          uptimeSeconds: report.uptimeSeconds,
-          installedImages: report.installedImages.map((i) => ({
-            componentId: i.componentId,
-            imageId: i.imageId,
-            name: i.name ?? null,
-            version: i.version ?? null,
-          })),
-          statusReportedAt: now,
-          lastSeenAt: now,
-        },
-      );
-      if (changed !== 1) throw notFound('Device', deviceId);
+      await statuses.submit({ deviceId, report });
     },
 
     async touch(deviceIds: readonly string[]): Promise<void> {

@@ -242,6 +242,26 @@ describe.each(TEST_DATABASES)('presence on %s', (kind) => {
     test('a report for an unknown device is NOT_FOUND', async () => {
       expect(await errorCodeOf(fx.services.presence.reportStatus(randomDeviceId(), { osVersion: '1', uptimeSeconds: 0, installedImages: [] }))).toBe('NOT_FOUND');
     });
+
+    test('status reports arriving together are stored each as its own, and an unknown device among them is refused alone', async () => {
+      const devices = [await claimedDevice(), await claimedDevice(), await claimedDevice()];
+      fx.clock.advance(5_000);
+      const app = { componentId: '11111111-2222-3333-4444-555555555555', imageId: '66666666-7777-8888-9999-000000000000', name: 'app', version: "1.0 'beta'" };
+      const reports = [
+        { osVersion: '24.10', uptimeSeconds: 7, installedImages: [app] },
+        { osVersion: '24.10', uptimeSeconds: 9, installedImages: [app] },
+        { osVersion: '25.01', uptimeSeconds: 11, installedImages: [] },
+      ];
+      // All in one I/O turn: they share a batch (two alike, one different), with a device that does not exist.
+      const stored = devices.map((d, i) => fx.services.presence.reportStatus(d.id, reports[i]!));
+      const unknown = errorCodeOf(fx.services.presence.reportStatus(randomDeviceId(), { osVersion: '24.10', uptimeSeconds: 1, installedImages: [] }));
+      await Promise.all(stored);
+      expect(await unknown).toBe('NOT_FOUND');
+      for (const [i, d] of devices.entries()) {
+        const { status } = await fx.services.devices.getDevice(d.t.admin, d.id);
+        expect(status).toMatchObject({ ...reports[i], statusReportedAt: fx.clock.now(), lastSeenAt: fx.clock.now() });
+      }
+    });
   });
 
   describe('broker node restart', () => {

@@ -204,6 +204,48 @@ describe.each(TEST_DATABASES)('signed images and deployments on %s', (kind) => {
       expect((await fx.services.deployments.listDeployments(admin, group.id)).map((x) => x.id)).toEqual([next.id, d.id]);
     });
 
+    test('reports of many devices arriving together are each stored as its own, and the counts announced', async () => {
+      const { admin, privateKeyPem, ids, group } = await tenantWithDevices(5);
+      const app = await image(admin, privateKeyPem);
+      const d = await fx.services.deployments.createDeployment(admin, { deviceGroupId: group.id, imageIds: [app.id] });
+      const states = ['DOWNLOADING', 'DOWNLOADING', 'INSTALLING', 'FAILED', 'INSTALLED'] as const;
+      // All in one I/O turn: they share a batch, alike rows stored together and the others apart.
+      await Promise.all(ids.map((id, i) => fx.services.deployments.reportUpdate(id, { deploymentId: d.id, imageId: app.id, state: states[i]!, reason: states[i] === 'FAILED' ? "it's broken" : null })));
+      const rows = (await fx.services.deployments.deploymentDevices(admin, d.id, null, { first: 10 })).items;
+      expect(new Map(rows.map((r) => [r.deviceId, [r.state, r.reason]]))).toEqual(new Map(ids.map((id, i) => [id, [states[i], states[i] === 'FAILED' ? "it's broken" : null]])));
+      const expected = { total: 5, pending: 0, downloading: 2, installing: 1, installed: 1, failed: 1, rejected: 0 };
+      expect((await fx.services.deployments.getDeployment(admin, d.id)).progress).toEqual(expected);
+      const announced = fx.events.filter((e): e is DeploymentProgressChanged => e.type === 'DeploymentProgressChanged' && e.deploymentId === d.id).at(-1);
+      expect(announced).toMatchObject({ state: 'ACTIVE', wave: 0, deviceGroupId: group.id, progress: expected });
+
+      // A status report without the image takes the failed device nowhere and the others back to pending, together.
+      await Promise.all(ids.map((id) => fx.services.presence.reportStatus(id, { osVersion: '24.10', uptimeSeconds: 1, installedImages: [] })));
+      const targets = await Promise.all(ids.map((id) => fx.services.deployments.statusReported(id)));
+      expect(targets.map((t) => t.deploymentId)).toEqual(ids.map(() => d.id));
+      expect((await fx.services.deployments.getDeployment(admin, d.id)).progress).toEqual({ ...expected, pending: 4, downloading: 0, installing: 0, installed: 0 });
+    });
+
+    test("a device's update and status reports arriving together are applied in the order they came", async () => {
+      const { admin, privateKeyPem, ids, group } = await tenantWithDevices(2);
+      const app = await image(admin, privateKeyPem);
+      const d = await fx.services.deployments.createDeployment(admin, { deviceGroupId: group.id, imageIds: [app.id] });
+      const [a, b] = ids as [string, string];
+      await Promise.all(ids.map((id) => fx.services.presence.reportStatus(id, { osVersion: '24.10', uptimeSeconds: 1, installedImages: [] })));
+      // a: installing, then a status without the image (it restarted mid-install): pending again.
+      // b: a status without the image, then installing: installing.
+      const [, aTarget, bTarget] = await Promise.all([
+        fx.services.deployments.reportUpdate(a, { deploymentId: d.id, imageId: app.id, state: 'INSTALLING', reason: null }),
+        fx.services.deployments.statusReported(a),
+        fx.services.deployments.statusReported(b),
+        fx.services.deployments.reportUpdate(b, { deploymentId: d.id, imageId: app.id, state: 'INSTALLING', reason: null }),
+      ]);
+      expect([aTarget.deploymentId, bTarget.deploymentId]).toEqual([d.id, d.id]);
+      expect(await fx.services.deployments.deviceUpdate(admin, a)).toMatchObject({ updateState: 'PENDING' });
+      expect(await fx.services.deployments.deviceUpdate(admin, b)).toMatchObject({ updateState: 'INSTALLING' });
+      const rows = (await fx.services.deployments.deploymentDevices(admin, d.id, null, { first: 10 })).items;
+      expect(rows.find((r) => r.deviceId === a)?.reason).toBe(`the device reports it does not run ${app.id}`);
+    });
+
     test('a staged rollout admits waves, halts at the failure threshold leaving the rest untouched, and resumes', async () => {
       const { admin, privateKeyPem, ids, group } = await tenantWithDevices(20);
       const app = await image(admin, privateKeyPem);
