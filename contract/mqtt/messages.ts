@@ -2,7 +2,7 @@
  * One schema per message, versioned by the `v` field. TypeBox gives both the runtime validator and the static type,
  * and emits JSON Schema that device makers in other languages can use (see PROTOCOL.md).
  */
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
 
 const Guid = Type.String({ pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' });
 const Sha256Hex = Type.String({ pattern: '^[0-9a-fA-F]{64}$' });
@@ -199,20 +199,30 @@ export type ErrorEvent = Static<typeof ErrorEvent>;
 /** Most events in one error-reports batch. */
 export const MAX_ERROR_EVENTS_PER_BATCH = 100;
 
+/** An error-reports batch around its events, whatever an event must be. */
+const errorReportsOf = <E extends TSchema>(event: E) =>
+  Type.Object(
+    {
+      v: Type.Literal(1),
+      events: Type.Array(event, { minItems: 1, maxItems: MAX_ERROR_EVENTS_PER_BATCH }),
+      droppedTotal: Type.Optional(Type.Integer({ minimum: 0, maximum: 2147483647 })),
+    },
+    { additionalProperties: false },
+  );
+
 /**
  * devices/{id}/up/error-reports — QoS 1, device -> service: a batch of recorded events, oldest first.
  * `droppedTotal` is how many events the device has ever dropped because its queue was full: a running total, so
  * a batch sent twice never counts a drop twice.
  */
-export const ErrorReports = Type.Object(
-  {
-    v: Type.Literal(1),
-    events: Type.Array(ErrorEvent, { minItems: 1, maxItems: MAX_ERROR_EVENTS_PER_BATCH }),
-    droppedTotal: Type.Optional(Type.Integer({ minimum: 0, maximum: 2147483647 })),
-  },
-  { additionalProperties: false },
-);
+export const ErrorReports = errorReportsOf(ErrorEvent);
 export type ErrorReports = Static<typeof ErrorReports>;
+/**
+ * What the service checks of an error-reports batch as a whole: ErrorReports with each event only an object. Each
+ * event is then checked on its own against ErrorEvent (codec.ts, decodeErrorReports), so an event that breaks it
+ * is refused alone and the batch's other events are kept.
+ */
+export const ErrorReportsEnvelope = errorReportsOf(Type.Object({}));
 /** Largest error-reports payload; a larger one is refused (BAD_PAYLOAD) without being parsed. */
 export const MAX_ERROR_REPORTS_BYTES = 32 * 1024;
 

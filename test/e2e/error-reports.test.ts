@@ -318,6 +318,52 @@ describe.each(TEST_DATABASES)('error reports on %s', (kind) => {
     expect(await reportCount(d.deviceId)).toBe(1);
   });
 
+  test('an event that breaks the event schema is refused alone: the good ones are stored before the PUBACK, one reply names the bad ones', async () => {
+    const [identity] = await claimedIdentities(1);
+    const d = await online(device(identity!));
+    const replies: ErrorReply[] = [];
+    d.on('error-reply', (r) => replies.push(r));
+    const topic = upTopic(d.deviceId, 'error-reports');
+    const now = new Date().toISOString();
+    const event = (over: Record<string, unknown> = {}) => ({ eventId: randomUUID(), category: 'OSCrash', count: 1, startTime: now, endTime: now, ...over });
+    const storedIds = async (): Promise<string[]> =>
+      (
+        await gqlOk<{ errorReports: { edges: Array<{ node: { eventId: string } }> } }>(
+          svc.graphqlUrl,
+          tenant.key,
+          `query($d: ID!) { errorReports(filter: { deviceId: $d }) { edges { node { eventId } } } }`,
+          { d: d.deviceId },
+        )
+      ).errorReports.edges.map((e) => e.node.eventId);
+
+    const [good, tooLong, unknownCategory] = [event({ description: 'kernel panic' }), event({ description: 'x'.repeat(201) }), event({ category: 'Meltdown' })];
+    await d.publishRaw(topic, JSON.stringify({ v: 1, events: [tooLong, good, unknownCategory], droppedTotal: 0 }), 1);
+    expect(await storedIds()).toEqual([good.eventId]); // already at the PUBACK
+    await until(() => replies.length >= 1, 10_000, 'the error reply');
+    expect(replies.splice(0)).toEqual([
+      {
+        v: 1,
+        code: 'BAD_PAYLOAD',
+        message: `2 of 3 events refused: ${tooLong.eventId}: /description: Expected string length less or equal to 200; ${unknownCategory.eventId}: /category: Expected union value`,
+        topic,
+      },
+    ]);
+
+    // Every event bad, or the batch itself: refused as a whole, as before; nothing more is stored.
+    const allBad = event({ count: 0 });
+    await d.publishRaw(topic, JSON.stringify({ v: 1, events: [allBad] }), 1);
+    await d.publishRaw(topic, JSON.stringify({ v: 1, events: Array.from({ length: 101 }, () => event()) }), 1);
+    await d.publishRaw(topic, JSON.stringify({ v: 1, events: [event(), 'crash'] }), 1);
+    await until(() => replies.length >= 3, 10_000, 'three error replies');
+    expect(replies.map((r) => [r.code, r.message])).toEqual([
+      ['BAD_PAYLOAD', `1 of 1 events refused: ${allBad.eventId}: /count: Expected integer to be greater or equal to 1`],
+      ['BAD_PAYLOAD', '/events: Expected array length to be less or equal to 100'],
+      ['BAD_PAYLOAD', '/events/1: Expected object'],
+    ]);
+    expect(await storedIds()).toEqual([good.eventId]);
+    expect(d.state).toBe('online');
+  });
+
   test('tenants never see each other: reads, issues, the CSV and subscriptions of a stranger are empty or refused', async () => {
     const stranger = await createTenant(svc, `Stranger ${kind}`);
     const strangerSees = subscribe<{ errorReported: { eventId: string } }>(svc.wsUrl, stranger.key, `subscription { errorReported { eventId } }`);
