@@ -182,11 +182,8 @@ export const ErrorEvent = Type.Object(
     exitCode: Type.Optional(Type.Integer({ minimum: -2147483648, maximum: 2147483647 })),
     /** The signal that ended the application (e.g. 11, SIGSEGV). */
     signal: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
-    /**
-     * The one string the schema lets hold a NUL: the service refuses such an event alone (a per-event check, like
-     * endTime), so one bad description never costs the batch's other events.
-     */
-    description: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    /** Events are checked one by one (decodeErrorReports), so a NUL here costs only this event. */
+    description: Type.Optional(Text({ minLength: 1, maxLength: 200 })),
     /** How many times the event happened between startTime and endTime. */
     count: Type.Integer({ minimum: 1, maximum: 100000 }),
     startTime: IsoTime,

@@ -156,7 +156,7 @@ describe.each(TEST_DATABASES)('text with a NUL character on %s', (kind) => {
     const topic = upTopic(device.deviceId, 'error-reports');
     await device.publishRaw(topic, JSON.stringify({ v: 1, events: [good, bad] }), 1);
     await until(() => replies.length >= 1, 10_000, 'the error reply');
-    expect(replies).toEqual([{ v: 1, code: 'BAD_PAYLOAD', message: `1 of 2 events refused: ${bad.eventId}: description must not contain NUL characters`, topic }]);
+    expect(replies).toEqual([{ v: 1, code: 'BAD_PAYLOAD', message: `1 of 2 events refused: ${bad.eventId}: /description: must not contain NUL characters`, topic }]);
     const { errorReports } = await gqlOk<{ errorReports: { edges: Array<{ node: { eventId: string; description: string } }> } }>(
       svc.graphqlUrl,
       tenant.key,
