@@ -218,7 +218,8 @@ describe.each(TEST_DATABASES)('over-the-air updates on %s', (kind) => {
         await gql(svc.graphqlUrl, stranger.key, `mutation($g: ID!, $i: [ID!]!) { createDeployment(deviceGroupId: $g, imageIds: $i) { id } }`, { g: stranger.groups['Field Test'], i: [app.id] }),
       ),
     ).toEqual(['NOT_FOUND']);
-  });
+    // A cap on the whole scenario above its own waits (the progress wait alone may take 30 s): 14 s at load 9.
+  }, 90_000);
 
   test('a tampered payload and an untrusted signature are rejected by the device and never installed; a foreign signature is refused at upload', async () => {
     const [tamperedIdentity, untrustedIdentity] = await claimedInto(tenant, 'Production', 2);
@@ -383,7 +384,9 @@ describe.each(TEST_DATABASES)('over-the-air updates on %s', (kind) => {
     await gqlOk(svc.graphqlUrl, tenant.key, `mutation($id: ID!) { resumeDeployment(id: $id) { state } }`, { id: deploymentId });
     await until(async () => (await deployment(deploymentId)).progress.installed === 17, 30_000, 'the rest of the rollout');
     expect(await deployment(deploymentId)).toMatchObject({ state: 'ACTIVE', progress: { total: 20, installed: 17, failed: 3, pending: 0 } });
-  });
+    // Twenty devices manufactured, connected and updated: 34 s at load 9 (12 s of it manufacturing), past Jest's
+    // default 30 s. Every wait above is on a condition with its own bound; this only caps the whole, above their sum.
+  }, 120_000);
 
   test('a device that reboots mid-install and comes back with the old image is shown as it is', async () => {
     const groups = await freshGroups(tenant);
