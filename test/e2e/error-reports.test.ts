@@ -110,6 +110,17 @@ describe.each(TEST_DATABASES)('error reports on %s', (kind) => {
     return d;
   }
 
+  /** A claimed device online for raw error-report publishes: the replies it gets, its topic, an event factory. */
+  async function publishingRaw() {
+    const [identity] = await claimedIdentities(1);
+    const d = await online(device(identity!));
+    const replies: ErrorReply[] = [];
+    d.on('error-reply', (r) => replies.push(r));
+    const now = new Date().toISOString();
+    const event = (over: Record<string, unknown> = {}) => ({ eventId: randomUUID(), category: 'OSCrash', count: 1, startTime: now, endTime: now, ...over });
+    return { d, replies, topic: upTopic(d.deviceId, 'error-reports'), event };
+  }
+
   const drained = (d: EmulatedDevice) => until(async () => (await d.pendingErrorReports()).events.length === 0, 15_000, 'the error queue to drain');
 
   const reportCount = async (deviceId: string, key = tenant.key): Promise<number> =>
@@ -288,13 +299,7 @@ describe.each(TEST_DATABASES)('error reports on %s', (kind) => {
   });
 
   test('malformed, oversized, far-future and unknown-component reports are refused with a reply; the connection keeps serving', async () => {
-    const [identity] = await claimedIdentities(1);
-    const d = await online(device(identity!));
-    const replies: ErrorReply[] = [];
-    d.on('error-reply', (r) => replies.push(r));
-    const topic = upTopic(d.deviceId, 'error-reports');
-    const now = new Date().toISOString();
-    const event = (over: Record<string, unknown> = {}) => ({ eventId: randomUUID(), category: 'OSCrash', count: 1, startTime: now, endTime: now, ...over });
+    const { d, replies, topic, event } = await publishingRaw();
 
     await d.publishRaw(topic, '{"v":1,"events":[', 1);
     await d.publishRaw(topic, JSON.stringify({ v: 1, events: [event({ description: 'x'.repeat(200) })], padding: 'y'.repeat(40_000) }), 1);
@@ -319,13 +324,7 @@ describe.each(TEST_DATABASES)('error reports on %s', (kind) => {
   });
 
   test('an event that breaks the event schema is refused alone: the good ones are stored before the PUBACK, one reply names the bad ones', async () => {
-    const [identity] = await claimedIdentities(1);
-    const d = await online(device(identity!));
-    const replies: ErrorReply[] = [];
-    d.on('error-reply', (r) => replies.push(r));
-    const topic = upTopic(d.deviceId, 'error-reports');
-    const now = new Date().toISOString();
-    const event = (over: Record<string, unknown> = {}) => ({ eventId: randomUUID(), category: 'OSCrash', count: 1, startTime: now, endTime: now, ...over });
+    const { d, replies, topic, event } = await publishingRaw();
     const storedIds = async (): Promise<string[]> =>
       (
         await gqlOk<{ errorReports: { edges: Array<{ node: { eventId: string } }> } }>(
