@@ -56,6 +56,23 @@ describe('plain reads on SQLite (cached statements)', () => {
     expect(await count()).toBe(2);
   });
 
+  test('an UPDATE ... RETURNING outside a transaction waits for it, returns its rows and stays written; a Date is stored as the ORM stores it', async () => {
+    const connection = db.orm.em.fork().getConnection();
+    const at = new Date('2026-03-04T05:06:07.089Z');
+    await connection.execute(TENANT, [A, 'Alpha', 'alpha', at]);
+    const renamed: Array<Promise<Array<{ id: string }>>> = [];
+    await connection.transactional(async (trx) => {
+      await connection.execute(TENANT, [B, 'Beta', 'beta', at], 'run', trx);
+      renamed.push(connection.execute('update tenant set name = ?, created_at = ? where id in (?, ?) returning id, name', ['Renamed', new Date(at.getTime() + 5), A, B]));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    });
+    const [rows] = await Promise.all(renamed);
+    expect(rows?.map((r) => r.id).sort()).toEqual([A, B]);
+    // Read back the ORM's way (a list parameter is inlined by the ORM): the write is committed, the Date comparable.
+    const after = await connection.execute('select id, name from tenant where id in (?) and created_at = ? order by id', [[A, B], new Date(at.getTime() + 5)]);
+    expect(after).toEqual([{ id: A, name: 'Renamed' }, { id: B, name: 'Renamed' }]);
+  });
+
   test('a failing read fails as a driver error, and the connection is given back to the pool', async () => {
     const connection = db.orm.em.fork().getConnection();
     await expect(connection.execute('select nothing from no_such_table where id = ?', [A])).rejects.toBeInstanceOf(DriverException);

@@ -1,10 +1,11 @@
 /**
- * SQLite reads in plain SQL without the ORM's per-call overhead. `connection.execute(sql, params)` inlines every
- * parameter into the SQL text (the ORM formats and escapes each value), builds a knex Raw, runs it through knex's
- * runner and prepares the resulting one-off statement; for a primary-key read (the broker's admission read, once per
- * few connecting devices) that costs several times the read itself. Here a read with plain parameters takes the pool's
- * connection the same way knex does (so it never runs inside someone else's transaction), runs a prepared statement
- * kept per connection with the parameters bound, and gives the connection back. Everything else (writes, anything in
+ * SQLite plain SQL without the ORM's per-call overhead. `connection.execute(sql, params)` inlines every parameter into
+ * the SQL text (the ORM formats and escapes each value), builds a knex Raw, runs it through knex's runner and prepares
+ * the resulting one-off statement; for a primary-key read (the broker's admission read, once per few connecting
+ * devices) or a batch's `UPDATE ... RETURNING` (presence records) that costs several times the statement itself. Here
+ * such a statement with plain parameters takes the pool's connection the same way knex does (so it never runs inside
+ * someone else's transaction; on its own it is its own transaction, as through knex), runs a prepared statement kept
+ * per connection with the parameters bound, and gives the connection back. Everything else (other writes, anything in
  * a transaction, other parameter types) goes the ORM's way, unchanged.
  */
 import { AbstractSqlDriver, type Knex } from '@mikro-orm/knex';
@@ -22,13 +23,16 @@ interface RawConnection {
 /** Statements kept per pooled connection (a connection the pool replaces takes its statements with it). */
 const MAX_STATEMENTS = 256;
 
+/** A `select`, or an `update` that returns rows (what the ORM's knex dialect runs with `all` too). */
+const ROWS_STATEMENT = /^\s*(?:select\s|update\s[\s\S]*\sreturning\s)/i;
+
 /**
- * A read the ORM would run with its parameters inlined one for one: the statement's first word is `select`, it is one
+ * A statement the ORM would run with its parameters inlined one for one: it answers rows (ROWS_STATEMENT), it is one
  * statement (no `;` that could start another), and it has one plain `?` per parameter (no `??` identifier or `\\?`
  * escape of the ORM's own placeholder syntax, no `?` the ORM would read differently from SQLite).
  */
-function isPlainRead(sql: string, params: readonly unknown[]): boolean {
-  if (!/^\s*select\s/i.test(sql) || sql.includes(';') || sql.includes('??') || sql.includes('\\?')) return false;
+function isPlainRowsStatement(sql: string, params: readonly unknown[]): boolean {
+  if (!ROWS_STATEMENT.test(sql) || sql.includes(';') || sql.includes('??') || sql.includes('\\?')) return false;
   let marks = 0;
   for (let at = sql.indexOf('?'); at !== -1; at = sql.indexOf('?', at + 1)) marks++;
   return marks === params.length;
@@ -51,7 +55,7 @@ export class StatementCachingLibSqlConnection extends LibSqlConnection {
   private readonly statements = new WeakMap<RawConnection, Map<string, RawStatement>>();
 
   override async execute<T>(queryOrKnex: string | Knex.QueryBuilder | Knex.Raw, params: unknown[] = [], method: 'all' | 'get' | 'run' = 'all', ctx?: Transaction, loggerContext?: object): Promise<T> {
-    const bound = typeof queryOrKnex === 'string' && method === 'all' && ctx === undefined && loggerContext === undefined && isPlainRead(queryOrKnex, params) ? boundParams(params) : null;
+    const bound = typeof queryOrKnex === 'string' && method === 'all' && ctx === undefined && loggerContext === undefined && isPlainRowsStatement(queryOrKnex, params) ? boundParams(params) : null;
     if (bound === null || typeof queryOrKnex !== 'string') return super.execute(queryOrKnex, params, method, ctx, loggerContext) as Promise<T>;
     await this.ensureConnection();
     const client = this.getKnex().client as { acquireConnection(): Promise<RawConnection>; releaseConnection(c: RawConnection): Promise<unknown> };
