@@ -4,10 +4,10 @@
  */
 import { join } from 'node:path';
 import { type Options } from '@mikro-orm/core';
-import { LibSqlDriver } from '@mikro-orm/libsql';
 import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
 import { ENTITIES } from '../../domain/entities.js';
+import { StatementCachingLibSqlDriver } from './libsql-statements.js';
 import type { Logger } from '../../domain/shared/logger.js';
 import { SQLITE_MIGRATIONS } from './migrations/sqlite/index.js';
 import { POSTGRESQL_MIGRATIONS } from './migrations/postgresql/index.js';
@@ -62,7 +62,8 @@ export function ormConfig({ databaseUrl, dataDir, log }: OrmConfigInput): Option
   if (kind === 'sqlite') {
     return {
       ...common,
-      driver: LibSqlDriver,
+      // LibSqlDriver, but plain reads run as cached prepared statements (libsql-statements.ts).
+      driver: StatementCachingLibSqlDriver,
       dbName: join(dataDir, SQLITE_FILE_NAME),
       // Per-connection settings go on every connection the pool makes: knex's libsql dialect replaces a connection
       // older than 10 s when it is next acquired, and a setting made once, on the first, would be lost with it.
