@@ -6,7 +6,8 @@
  * than a second ago) waits that long for company. A burst costs one transaction (one fsync on SQLite) per batch
  * instead of one per item; whoever acknowledges an item after awaiting it acknowledges something stored.
  *
- * Used for device presence, error reports and update reports: every write a fleet makes at once.
+ * Used for device presence (connections and status reports), error reports and update reports: every write a fleet
+ * makes at once.
  */
 
 /** Writes the batch; returns, per item in the same order, its result or the error that item alone failed with. */
