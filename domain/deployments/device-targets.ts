@@ -4,11 +4,11 @@
  * (No3rdPartyAppUpdates: no application images). Also keeps the device's deployment row truthful from what it
  * reports installed.
  */
-import type { EntityManager, Transaction } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/core';
 import { Device, type DeviceEntity } from '../devices/device.entity.js';
 import type { ImageEntity } from '../images/image.entities.js';
 import { newId } from '../shared/ids.js';
-import { chunks, isUniqueViolation, placeholders } from '../shared/persistence.js';
+import { chunks, executeTogether, isUniqueViolation, placeholders } from '../shared/persistence.js';
 import type { InstalledImageView } from '../views.js';
 import { DeploymentDevice, type DeploymentDeviceEntity, type DeploymentEntity } from './deployment.entities.js';
 import type { GroupTarget, GroupTargets } from './group-targets.js';
@@ -237,14 +237,7 @@ export async function storeRowStates(em: EntityManager, rows: Iterable<TargetRow
       params: [...params, ...part],
     })),
   );
-  if (statements.length === 0) return;
-  const connection = em.getConnection();
-  const run = async (ctx?: Transaction): Promise<void> => {
-    for (const { sql, params } of statements) await connection.execute(sql, params, 'run', ctx);
-  };
-  // A lone statement is its own transaction.
-  if (statements.length === 1) await run();
-  else await connection.transactional((trx) => run(trx));
+  await executeTogether(em, statements, 'run');
 }
 
 /**

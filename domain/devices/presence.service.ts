@@ -4,12 +4,12 @@
  * next `connectionSeq`, and a disconnect only counts when it carries the current one. Every state change is
  * persisted first and announced after, and only real transitions are announced.
  */
-import type { EntityManager, Transaction } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/core';
 import type { PresenceService } from '../services.js';
 import { announce } from '../shared/announce.js';
 import { notFound } from '../shared/errors.js';
 import { GroupCommit } from '../shared/group-commit.js';
-import { chunks, placeholders } from '../shared/persistence.js';
+import { chunks, executeTogether, placeholders, type SqlStatement } from '../shared/persistence.js';
 import type { ServiceDeps } from '../shared/service-deps.js';
 import { normalizeDeviceId } from '../shared/validation.js';
 import type { Admission, ConnectionInfo, DeviceStatusReport } from '../views.js';
@@ -53,7 +53,7 @@ interface ConnectedRow extends DeviceRow {
 const announcedOf = (r: DeviceRow): Announced => ({ id: r.id, tenant: r.tenant_id, product: r.product_id, deviceGroup: r.device_group_id });
 
 /** One node's connections (at most PRESENCE_BATCH): online, next sequence, since now, from where. */
-function connectionSql(connections: readonly NewConnection[], now: Date): { sql: string; params: unknown[] } {
+function connectionSql(connections: readonly NewConnection[], now: Date): SqlStatement {
   const first = connections[0];
   if (!first) throw new Error('no connections');
   const marks = placeholders(connections.length);
@@ -80,7 +80,7 @@ interface StatusReport {
  * A batch's status reports (each device once: keyed), as few `UPDATE`s as there are distinct (OS version, installed
  * images): a fleet mostly runs the same, so most batches take one; each device's own uptime by a CASE.
  */
-function statusSql(reports: readonly StatusReport[], now: Date): Array<{ sql: string; params: unknown[] }> {
+function statusSql(reports: readonly StatusReport[], now: Date): SqlStatement[] {
   const alike = new Map<string, { osVersion: string; installedImages: string; reports: StatusReport[] }>();
   for (const r of reports) {
     const installedImages = JSON.stringify(
@@ -153,16 +153,7 @@ export function createPresenceService(deps: ServiceDeps): PresenceService {
       else byNode.set(c.info.brokerNodeId, [c]);
     }
     const statements = [...byNode.values()].flatMap((connections) => chunks(connections, PRESENCE_BATCH)).map((connections) => connectionSql(connections, now));
-    const connection = deps.em.getConnection();
-    const run = async (ctx?: Transaction): Promise<ConnectedRow[]> => {
-      const rows: ConnectedRow[] = [];
-      for (const { sql, params } of statements) {
-        const some: ConnectedRow[] = await connection.execute(sql, params, 'all', ctx);
-        rows.push(...some);
-      }
-      return rows;
-    };
-    const rows = statements.length === 1 ? await run() : await connection.transactional((trx) => run(trx));
+    const rows = await executeTogether<ConnectedRow>(deps.em, statements);
     const byId = new Map(rows.map((r) => [r.id, r]));
     const results: Array<Recorded | Error> = [];
     for (const { deviceId } of batch) {
@@ -209,17 +200,8 @@ export function createPresenceService(deps: ServiceDeps): PresenceService {
    * is refused alone.
    */
   async function recordStatuses(batch: readonly StatusReport[]): Promise<Array<true | Error>> {
-    const statements = statusSql(batch, deps.clock.now());
-    const connection = deps.em.getConnection();
-    const run = async (ctx?: Transaction): Promise<Set<string>> => {
-      const stored = new Set<string>();
-      for (const { sql, params } of statements) {
-        const rows: Array<{ id: string }> = await connection.execute(sql, params, 'all', ctx);
-        for (const r of rows) stored.add(r.id);
-      }
-      return stored;
-    };
-    const stored = statements.length === 1 ? await run() : await connection.transactional((trx) => run(trx));
+    const rows = await executeTogether<{ id: string }>(deps.em, statusSql(batch, deps.clock.now()));
+    const stored = new Set(rows.map((r) => r.id));
     return batch.map(({ deviceId }) => (stored.has(deviceId) ? true : notFound('Device', deviceId)));
   }
 
